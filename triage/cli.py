@@ -1,0 +1,105 @@
+"""`triage` command: serve, worker, migrate, setup, check."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+
+from triage.config import Settings
+from triage.core.errors import ConfigError
+
+log = logging.getLogger("triage")
+
+
+def _settings() -> Settings:
+    settings = Settings()
+    _ = settings.config  # fail early, with the key named, on an invalid config file
+    return settings
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from triage.migrate import upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url)
+    print("database is at the latest schema")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from triage.migrate import upgrade
+    from triage.web import create_app
+
+    settings = _settings()
+    upgrade(settings.database_url)
+    app = create_app(settings, migrate=False)
+    uvicorn.run(app, host=args.host, port=args.port or settings.port, log_level="info",
+                proxy_headers=True, forwarded_allow_ips="*")
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from triage.db import make_engine
+    from triage.migrate import upgrade
+    from triage.services import Services
+    from triage.worker import Worker
+
+    settings = _settings()
+    upgrade(settings.database_url)
+    worker = Worker(Services(settings, make_engine(settings.database_url)))
+    if args.once:
+        report = worker.run_once()
+        print(f"delivered {report.delivered}, waiting {report.delivery.retried}")
+        return 0
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: (worker.stop(), stop.set()))
+    worker.start()
+    stop.wait()
+    return 0
+
+
+def cmd_setup(args: argparse.Namespace) -> int:
+    from triage.ops import setup
+
+    return setup(_settings(), dry_run=args.dry_run)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from triage.ops import check
+
+    return check(_settings())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="triage", description="SA request intake: Slack -> GitLab, with SLAs")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("serve", help="migrate, then serve the web app (and the worker unless "
+                                     "TRIAGE_EMBEDDED_WORKER=false)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=None, help="default: $PORT or 8000")
+    p.set_defaults(fn=cmd_serve)
+    p = sub.add_parser("worker", help="deliver GitLab/Slack side effects and run the SLA sweep")
+    p.add_argument("--once", action="store_true", help="one pass, then exit")
+    p.set_defaults(fn=cmd_worker)
+    sub.add_parser("migrate", help="alembic upgrade head on DATABASE_URL").set_defaults(fn=cmd_migrate)
+    p = sub.add_parser("setup", help="create the labels and the triage board on every configured project")
+    p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    p.set_defaults(fn=cmd_setup)
+    sub.add_parser("check", help="validate config and reach Slack and GitLab").set_defaults(fn=cmd_check)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return args.fn(args)
+    except ConfigError as e:
+        print(f"triage: invalid configuration: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,282 @@
+"""Settings (env vars and `.env`) and the TOML config file (queues, SLAs, people). Nothing else."""
+
+from __future__ import annotations
+
+import logging
+import re
+import tomllib
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import holidays
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from triage.core.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TARGETS = {
+    "opportunity": "24h",
+    "follow_up": "48h",
+    "security_assessment": "48h",
+    "event": "5d",
+    "expedite": "24h",
+}
+_SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_SLACK_CHANNEL = re.compile(r"^[CGD][A-Z0-9]{2,}$")
+_SLACK_GROUP = re.compile(r"^S[A-Z0-9]{2,}$")
+_DURATION = re.compile(r"^\s*(\d+\s*[dhm]\s*)+$")
+
+
+class Settings(BaseSettings):
+    """Process settings from the environment (and `.env`). Built by create_app(), never at import."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    database_url: str = Field("sqlite:///./triage.db", alias="DATABASE_URL")
+    triage_config: Path = Field(Path("./triage.toml"), alias="TRIAGE_CONFIG")
+    slack_bot_token: SecretStr | None = Field(None, alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: SecretStr | None = Field(None, alias="SLACK_SIGNING_SECRET")
+    slack_app_token: SecretStr | None = Field(None, alias="SLACK_APP_TOKEN")
+    slack_api_url: str = Field("https://slack.com/api/", alias="SLACK_API_URL")
+    gitlab_url: str = Field("https://gitlab.com", alias="GITLAB_URL")
+    gitlab_token: SecretStr | None = Field(None, alias="GITLAB_TOKEN")
+    gitlab_webhook_secret: SecretStr | None = Field(None, alias="GITLAB_WEBHOOK_SECRET")
+    embedded_worker: bool = Field(True, alias="TRIAGE_EMBEDDED_WORKER")
+    api_token: SecretStr | None = Field(None, alias="TRIAGE_API_TOKEN")
+    session_secret: SecretStr | None = Field(None, alias="TRIAGE_SESSION_SECRET")
+    port: int = Field(8000, alias="PORT")
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_db_url(cls, v: str) -> str:
+        # PaaS (Heroku, Render) hand out postgres:// URLs; SQLAlchemy 2 wants a dialect+driver name.
+        for prefix in ("postgres://", "postgresql://"):
+            if v.startswith(prefix):
+                return "postgresql+psycopg://" + v[len(prefix) :]
+        return v
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _trailing_slash(cls, v: str) -> str:
+        return v if v.endswith("/") else v + "/"
+
+    @property
+    def slack_configured(self) -> bool:
+        return bool(self.slack_bot_token and self.slack_signing_secret)
+
+    @property
+    def gitlab_configured(self) -> bool:
+        return bool(self.gitlab_token)
+
+    @cached_property
+    def config(self) -> Config:
+        return load_config(self.triage_config)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_duration(v: str) -> str:
+    if not _DURATION.match(v):
+        raise ValueError(f"'{v}' is not a duration like \"24h\", \"5d\" or \"90m\"")
+    return v
+
+
+class SlackConfig(_Strict):
+    leaders: tuple[str, ...] = ()
+    leaders_channel: str | None = None
+
+    @field_validator("leaders")
+    @classmethod
+    def _user_ids(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for u in v:
+            if not _SLACK_USER.match(u):
+                raise ValueError(f"'{u}' is not a Slack user id (like U0123ABCD)")
+        return v
+
+    @field_validator("leaders_channel")
+    @classmethod
+    def _channel(cls, v: str | None) -> str | None:
+        if v is not None and not _SLACK_CHANNEL.match(v):
+            raise ValueError(f"'{v}' is not a Slack channel id (like C0123ABCD)")
+        return v
+
+
+class SlaTargets(_Strict):
+    opportunity: str = DEFAULT_TARGETS["opportunity"]
+    follow_up: str = DEFAULT_TARGETS["follow_up"]
+    security_assessment: str = DEFAULT_TARGETS["security_assessment"]
+    event: str = DEFAULT_TARGETS["event"]
+    expedite: str = DEFAULT_TARGETS["expedite"]
+
+    _v = field_validator("*")(classmethod(lambda cls, v: _check_duration(v)))
+
+
+class SlaConfig(_Strict):
+    clock: Literal["calendar", "weekdays", "business_hours"] = "weekdays"
+    business_hours: str = "09:00-17:00"
+    reminders: tuple[float, ...] = (0.5, 0.75)
+    targets: SlaTargets = SlaTargets()
+
+    @field_validator("business_hours")
+    @classmethod
+    def _hours(cls, v: str) -> str:
+        m = re.fullmatch(r"(\d\d):(\d\d)-(\d\d):(\d\d)", v.strip())
+        if not m or not (int(m[1]) * 60 + int(m[2]) < int(m[3]) * 60 + int(m[4]) <= 24 * 60):
+            raise ValueError(f"'{v}' is not a range like \"09:00-17:00\"")
+        return v.strip()
+
+    @field_validator("reminders")
+    @classmethod
+    def _fractions(cls, v: tuple[float, ...]) -> tuple[float, ...]:
+        if any(not 0 < f < 1 for f in v):
+            raise ValueError("each reminder is a fraction of the SLA between 0 and 1, like 0.5")
+        return tuple(sorted(set(v)))
+
+
+class QueueSla(_Strict):
+    opportunity: str | None = None
+    follow_up: str | None = None
+    security_assessment: str | None = None
+    event: str | None = None
+    expedite: str | None = None
+
+    _v = field_validator("*")(classmethod(lambda cls, v: v if v is None else _check_duration(v)))
+
+
+class Queue(_Strict):
+    key: str
+    name: str
+    gitlab_project: str
+    slack_channel: str
+    timezone: str = "UTC"
+    holidays: str | None = None
+    sa_usergroup: str | None = None
+    sa_users: tuple[str, ...] = ()
+    sla: QueueSla = QueueSla()
+
+    @field_validator("key")
+    @classmethod
+    def _key(cls, v: str) -> str:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,62}", v):
+            raise ValueError(f"'{v}' must be lower-case letters, digits, '-' or '_' (it is a Slack option value)")
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone '{v}' (use an IANA name like America/New_York)") from None
+        return v
+
+    @field_validator("holidays")
+    @classmethod
+    def _holidays(cls, v: str | None) -> str | None:
+        if v is not None and v.upper() not in holidays.list_supported_countries():
+            raise ValueError(f"'{v}' is not a country code the holidays calendar knows (like US, GB, DE)")
+        return v.upper() if v else v
+
+    @field_validator("slack_channel")
+    @classmethod
+    def _channel(cls, v: str) -> str:
+        if not _SLACK_CHANNEL.match(v):
+            raise ValueError(f"'{v}' is not a Slack channel id (like C0123ABCD)")
+        return v
+
+    @field_validator("sa_usergroup")
+    @classmethod
+    def _group(cls, v: str | None) -> str | None:
+        if v is not None and not _SLACK_GROUP.match(v):
+            raise ValueError(f"'{v}' is not a Slack user group id (like S0123ABCD)")
+        return v
+
+    @field_validator("sa_users")
+    @classmethod
+    def _users(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        return SlackConfig._user_ids(v)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class Config(_Strict):
+    slack: SlackConfig = SlackConfig()
+    sla: SlaConfig = SlaConfig()
+    queues: tuple[Queue, ...] = ()
+
+    @model_validator(mode="after")
+    def _unique_keys(self) -> Config:
+        seen: set[str] = set()
+        for q in self.queues:
+            if q.key in seen:
+                raise ValueError(f"queue key '{q.key}' is used twice")
+            seen.add(q.key)
+        return self
+
+    def queue(self, key: str) -> Queue | None:
+        return next((q for q in self.queues if q.key == key), None)
+
+    @property
+    def queue_keys(self) -> tuple[str, ...]:
+        return tuple(q.key for q in self.queues)
+
+
+def _key_path(loc: tuple, data: dict) -> str:
+    """Turn pydantic's ('queues', 0, 'timezone') into "queues[0] (amer-east).timezone"."""
+    out = ""
+    node: object = data
+    for part in loc:
+        if isinstance(part, int):
+            key = node[part].get("key") if isinstance(node, list) and part < len(node) and isinstance(
+                node[part], dict) else None
+            out += f"[{part}]" + (f" ({key})" if key else "")
+        else:
+            out += ("." if out else "") + str(part)
+        try:
+            node = node[part]  # type: ignore[index]
+        except (KeyError, IndexError, TypeError):
+            node = None
+    return out
+
+
+def parse_config(data: dict, *, source: str = "config") -> Config:
+    try:
+        return Config.model_validate(data)
+    except ValidationError as e:
+        problems = []
+        for err in e.errors():
+            where = _key_path(tuple(err["loc"]), data) or "(top level)"
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key (see triage.example.toml for the keys there are)"
+            problems.append(f"{where}: {msg}")
+        raise ConfigError(f"{source}: " + "; ".join(problems)) from None
+
+
+def load_config(path: Path) -> Config:
+    """Read the TOML config; a missing file means no queues yet (the app still starts)."""
+    path = Path(path)
+    if not path.exists():
+        log.warning("config file %s not found: no queues configured (copy triage.example.toml to start)", path)
+        return Config()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    return parse_config(data, source=str(path))

@@ -1,0 +1,142 @@
+"""SQLModel tables. Timestamps are timezone-aware UTC, set in Python so freezegun controls them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """Stores UTC, always returns aware datetimes (SQLite keeps no zone; PostgreSQL timestamptz does)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _ts(*, index: bool = False, nullable: bool = True) -> Any:
+    return Field(default=None, sa_column=sa.Column(UTCDateTime(), index=index, nullable=nullable))
+
+
+class Request(SQLModel, table=True):
+    """One AE's request for an SA; the source of truth, stored before anything external is called."""
+
+    __tablename__ = "request"
+
+    id: int | None = Field(default=None, primary_key=True)
+    # Slack's view id: a retried or repeated submission of the same modal maps to the same row.
+    submission_key: str = Field(sa_column=sa.Column(sa.String(64), unique=True, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False,
+                                                                             index=True))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False))
+
+    requester: str = Field(max_length=32, index=True)
+    requester_name: str = Field(default="", max_length=255)
+    requester_tz: str = Field(default="UTC", max_length=64)
+    request_type: str = Field(max_length=32, index=True)
+    queue: str = Field(max_length=64, index=True)
+    customer_name: str = Field(max_length=255)
+    opportunity_id: str | None = Field(default=None, max_length=18, index=True)
+    expedite: bool = False
+    fields: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
+
+    status: str = Field(default="open", max_length=16, index=True)
+    owner: str | None = Field(default=None, max_length=32, index=True)
+    allocated_at: datetime | None = _ts()
+    closed_at: datetime | None = _ts()
+    deadline: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+    breach_reason: str | None = Field(default=None, max_length=2000)
+    # The SLA sweep reads only rows whose next check is due (indexed), never the whole table.
+    next_check_at: datetime | None = _ts(index=True)
+
+    gitlab_project: str = Field(max_length=255)
+    gitlab_iid: int | None = None
+    gitlab_issue_id: int | None = None
+    gitlab_url: str | None = Field(default=None, max_length=1000)
+    slack_channel: str = Field(max_length=32)
+    slack_ts: str | None = Field(default=None, max_length=32)
+
+    @property
+    def reference(self) -> str:
+        return f"SAR-{self.id}"
+
+
+class RequestEvent(SQLModel, table=True):
+    """The audit trail: who did what, when, from where (slack, gitlab, system)."""
+
+    __tablename__ = "request_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: int = Field(foreign_key="request.id", index=True)
+    at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False))
+    actor: str | None = Field(default=None, max_length=255)
+    source: str = Field(max_length=16)
+    kind: str = Field(max_length=32)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
+
+
+class OutboxEntry(SQLModel, table=True):
+    """A side effect still to perform on GitLab or Slack. Only the worker reads these.
+
+    Entries in the same lane (one service, one request) are delivered strictly in id order, so a
+    status change never overtakes the claim before it.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (sa.Index("ix_outbox_due", "done_at", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=32)
+    lane: str = Field(max_length=64, index=True)
+    request_id: int | None = Field(default=None, foreign_key="request.id", index=True)
+    # Makes "at most once" a database fact: a second enqueue of the same effect is a no-op.
+    dedupe_key: str = Field(sa_column=sa.Column(sa.String(128), unique=True, nullable=False))
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False))
+    next_attempt_at: datetime = Field(default_factory=utcnow,
+                                      sa_column=sa.Column(UTCDateTime(), nullable=False))
+    locked_until: datetime | None = _ts()
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=2000)
+    done_at: datetime | None = _ts()
+
+
+class UserLink(SQLModel, table=True):
+    """A Slack user's GitLab identity, found by email or given once by the SA."""
+
+    __tablename__ = "user_link"
+
+    slack_user: str = Field(primary_key=True, max_length=32)
+    gitlab_user_id: int | None = None
+    gitlab_username: str | None = Field(default=None, max_length=255, index=True)
+    email: str | None = Field(default=None, max_length=320)
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False))
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """GitLab deliveries already applied, so a redelivery changes nothing."""
+
+    __tablename__ = "webhook_delivery"
+
+    key: str = Field(primary_key=True, max_length=128)
+    received_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False))

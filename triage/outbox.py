@@ -1,0 +1,95 @@
+"""Enqueue and claim outbox entries, with backoff. Safe with several workers (SKIP LOCKED on PostgreSQL)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from triage.db import session_scope
+from triage.models import OutboxEntry
+
+LEASE = timedelta(minutes=2)  # a worker that dies mid-delivery frees its entries after this
+BACKOFF_BASE = 2.0
+BACKOFF_CAP = 600.0
+
+
+def enqueue(session: Session, *, kind: str, lane: str, dedupe_key: str, request_id: int | None = None,
+            payload: dict[str, Any] | None = None, not_before: datetime | None = None,
+            now: datetime) -> bool:
+    """Add an entry unless one with the same dedupe_key exists; True when it was added."""
+    values = {
+        "kind": kind, "lane": lane, "dedupe_key": dedupe_key, "request_id": request_id,
+        "payload": payload or {}, "created_at": now, "next_attempt_at": not_before or now, "attempts": 0,
+    }
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(OutboxEntry).values(**values).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    return session.execute(stmt).rowcount == 1
+
+
+def claim_due(engine: Engine, *, now: datetime, limit: int = 20, lease: timedelta = LEASE,
+              kinds: Sequence[str] | None = None) -> list[OutboxEntry]:
+    """Take up to `limit` due entries for this worker: the oldest undone entry of each lane only."""
+    earlier = sa.orm.aliased(OutboxEntry)
+    blocked = (
+        sa.select(earlier.id)
+        .where(earlier.lane == OutboxEntry.lane, earlier.id < OutboxEntry.id, earlier.done_at.is_(None))
+        .exists()
+    )
+    query = (
+        select(OutboxEntry)
+        .where(OutboxEntry.done_at.is_(None), OutboxEntry.next_attempt_at <= now,
+               sa.or_(OutboxEntry.locked_until.is_(None), OutboxEntry.locked_until <= now), ~blocked)
+        .order_by(OutboxEntry.id)
+        .limit(limit)
+    )
+    if kinds:
+        query = query.where(OutboxEntry.kind.in_(kinds))
+    with session_scope(engine) as session:
+        if engine.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True, of=OutboxEntry)
+        entries = list(session.exec(query).all())
+        for e in entries:
+            # attempts counts starts, not failures: a crash after the call still shows attempts > 0,
+            # which tells the handler to look for what the crashed attempt may have done.
+            e.attempts += 1
+            e.locked_until = now + lease
+            session.add(e)
+    return entries
+
+
+def complete(session: Session, entry_id: int, *, now: datetime) -> None:
+    session.execute(sa.update(OutboxEntry).where(OutboxEntry.id == entry_id)
+                    .values(done_at=now, locked_until=None, last_error=None))
+
+
+def backoff(attempts: int, retry_after: float | None) -> float:
+    if retry_after is not None:
+        return max(float(retry_after), 1.0)
+    return min(BACKOFF_CAP, BACKOFF_BASE * 2 ** max(attempts - 1, 0)) * random.uniform(0.8, 1.2)
+
+
+def retry(engine: Engine, entry: OutboxEntry, *, now: datetime, error: str,
+          retry_after: float | None = None) -> datetime:
+    when = now + timedelta(seconds=backoff(entry.attempts, retry_after))
+    with session_scope(engine) as session:
+        session.execute(sa.update(OutboxEntry).where(OutboxEntry.id == entry.id)
+                        .values(next_attempt_at=when, locked_until=None, last_error=error[:2000]))
+    return when
+
+
+def pending_count(session: Session) -> int:
+    return session.exec(select(sa.func.count()).select_from(OutboxEntry)
+                        .where(OutboxEntry.done_at.is_(None))).one()
+
+
+def next_due(session: Session) -> datetime | None:
+    return session.exec(select(sa.func.min(OutboxEntry.next_attempt_at))
+                        .where(OutboxEntry.done_at.is_(None))).one()

@@ -1,0 +1,780 @@
+"""Use cases. Imports core, repo and models; talks to GitLab and Slack only through the ports below,
+which the worker fills with real adapters (gitlab_tracker, slack.notifier)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+from triage import outbox, repo
+from triage.config import Config, Queue, Settings
+from triage.core import sla
+from triage.core.errors import DeliveryError, Rejected, RetryLater
+from triage.core.gitlab_text import marker
+from triage.core.issue_template import render_issue
+from triage.core.labels import labels_for_new_request
+from triage.db import session_scope
+from triage.models import OutboxEntry, Request, RequestEvent
+
+log = logging.getLogger(__name__)
+
+
+# ---------------------------------------------------------------- ports (filled by the worker)
+
+
+class IssueRefLike(Protocol):
+    project: str
+    iid: int
+    id: int
+    web_url: str
+
+
+class Tracker(Protocol):
+    def create_issue(self, project: str, *, title: str, description: str, labels: list[str],
+                     due_date: date) -> IssueRefLike: ...
+    def find_issue_by_marker(self, project: str, marker: str) -> IssueRefLike | None: ...
+    def update_issue(self, project: str, iid: int, *, add_labels: Sequence[str] = (),
+                     remove_labels: Sequence[str] = (), assignee_ids: list[int] | None = None,
+                     state_event: str | None = None, due_date: date | None = None) -> Any: ...
+    def add_note(self, project: str, iid: int, body: str) -> int: ...
+    def users_by_email(self, email: str) -> list[Any]: ...
+    def user_by_username(self, username: str) -> Any | None: ...
+
+
+@dataclass(frozen=True)
+class SlackUser:
+    id: str
+    name: str = ""
+    tz: str = "UTC"
+    email: str | None = None
+
+
+class Notifier(Protocol):
+    def user_info(self, user: str) -> SlackUser: ...
+    def post_card(self, request: Request, events: Sequence[RequestEvent]) -> str: ...
+    def find_card(self, request: Request) -> str | None: ...
+    def dm_landed(self, request: Request) -> None: ...
+    def dm_queued(self, request: Request, service: str) -> None: ...
+    def update_card(self, request: Request, events: Sequence[RequestEvent]) -> None: ...
+    def thread_reply(self, channel: str, thread_ts: str, text: str) -> None: ...
+    def post(self, channel: str, text: str) -> None: ...
+    def dm_text(self, user: str, text: str) -> None: ...
+    def dm_needs_info(self, request: Request, question: str, asked_by: str | None) -> None: ...
+    def ask_gitlab_username(self, request: Request, user: str, why: str) -> None: ...
+
+
+# ---------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    request_id: int
+    reference: str
+    created: bool
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    request_id: int
+    reference: str
+    url: str | None
+    status: str
+
+
+@dataclass
+class DeliveryReport:
+    delivered: int = 0
+    retried: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def _jsonable(values: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in values.items():
+        if isinstance(v, datetime | date):
+            out[k] = v.isoformat()
+        elif isinstance(v, tuple | list):
+            out[k] = list(v)
+        else:
+            out[k] = v
+    return out
+
+
+def calendar_for(config: Config, queue: Queue) -> sla.Calendar:
+    start, end = config.sla.business_hours.split("-")
+    return sla.Calendar(
+        kind=config.sla.clock, tz=queue.tz, country=queue.holidays,
+        day_start=datetime.strptime(start, "%H:%M").time(),
+        day_end=datetime.strptime(end, "%H:%M").time(),
+    )
+
+
+def target_for(config: Config, queue: Queue, request_type: str, expedite: bool) -> sla.Target:
+    targets = {k: sla.parse_duration(v) for k, v in config.sla.targets.model_dump().items()}
+    overrides = {k: sla.parse_duration(v) for k, v in queue.sla.model_dump().items() if v}
+    day = calendar_for(config, queue).day_length
+    return sla.resolve_target(request_type, expedite, targets, overrides, day_length=day)
+
+
+# ==================================================================== working requests (claim, status, ...)
+
+NOTE_MARKER = "<!-- triage-note -->"  # on the app's own GitLab notes, so their Note Hooks post nothing
+
+
+@dataclass(frozen=True)
+class Change:
+    """What a use case did, for the listener to tell the person who clicked."""
+
+    request: Request
+    changed: bool
+    message: str = ""
+
+
+def _mention(user: str | None) -> str:
+    return f"<@{user}>" if user else "nobody"
+
+
+def _slack_escape(text: str) -> str:
+    # The Slack-side escaping lives in blocks.text; services must not import blocks, so the three
+    # characters Slack documents (&, <, >) are escaped here for the short texts services compose.
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+class WorkMixin:
+    """Claim, assign, status, needs info, decline, and GitLab board changes coming back."""
+
+    engine: Engine
+    config: Config
+    _wake: Callable[[], None]
+    now: Callable[[], datetime]
+    is_leader: Callable[[str], bool]
+
+    # -- helpers
+
+    def get(self, request_id: int) -> Request | None:
+        with session_scope(self.engine) as s:
+            return repo.get_request(session=s, request_id=request_id)
+
+    def _require(self, s, request_id: int) -> Request:
+        from triage.core.errors import InvalidTransition
+
+        r = repo.get_request(session=s, request_id=request_id)
+        if r is None:
+            raise InvalidTransition(f"There is no request {request_id}.")
+        return r
+
+    def _record(self, s, request: Request, *, kind: str, actor: str | None, source: str, now: datetime,
+                thread: str | None = None, gitlab: dict[str, Any] | None = None,
+                note: str | None = None, dms: Sequence[dict[str, Any]] = (), **detail: Any) -> RequestEvent:
+        """The audit event plus every side effect it implies, in the same transaction."""
+        event = repo.add_event(session=s, request_id=request.id, kind=kind, source=source, actor=actor, at=now,
+                               **detail)
+        s.flush()
+        key = f"{request.id}:{event.id}"
+        if gitlab is not None and source != "gitlab":
+            outbox.enqueue(s, kind="gitlab_update", lane=f"gitlab:{request.id}", dedupe_key=f"gl:{key}",
+                           request_id=request.id, payload=gitlab, now=now)
+        if note and source != "gitlab":
+            outbox.enqueue(s, kind="gitlab_note", lane=f"gitlab:{request.id}", dedupe_key=f"note:{key}",
+                           request_id=request.id, payload={"body": note}, now=now)
+        outbox.enqueue(s, kind="card_update", lane=f"slack:{request.id}", dedupe_key=f"card:{key}",
+                       request_id=request.id, now=now)
+        if thread:
+            outbox.enqueue(s, kind="thread_reply", lane=f"slack:{request.id}", dedupe_key=f"thread:{key}",
+                           request_id=request.id, payload={"text": thread}, now=now)
+        for i, dm in enumerate(dms):
+            outbox.enqueue(s, kind="dm", lane=f"slack:{request.id}", dedupe_key=f"dm:{key}:{i}",
+                           request_id=request.id, payload=dm, now=now)
+        return event
+
+    # -- claim and assign
+
+    def claim(self, request_id: int, actor: str, *, now: datetime | None = None) -> Change:
+        """Take an open request. Atomic: of two SAs clicking at once exactly one wins."""
+        from triage.core import lifecycle
+
+        now = now or self.now()
+        with session_scope(self.engine) as s:
+            won = s.execute(
+                sa.update(Request)
+                .where(Request.id == request_id, Request.status == "open", Request.owner.is_(None))
+                .values(status="claimed", owner=actor, allocated_at=now, updated_at=now, next_check_at=None)
+            ).rowcount == 1
+            request = self._require(s, request_id)
+            if not won:
+                lifecycle.check_claim(request.status, request.owner, actor)  # raises AlreadyClaimed
+                return Change(request, False, "You already have this request.")
+            s.refresh(request)
+            self._allocated(s, request, actor=actor, by=actor, now=now, source="slack")
+        self._wake()
+        return Change(request, True, f"You have {request.reference}.")
+
+    def assign(self, request_id: int, actor: str, assignee: str, *, now: datetime | None = None) -> Change:
+        """A leader gives a request (events above all) to an SA; it counts as the SA's claim."""
+        from triage.core import lifecycle
+
+        now = now or self.now()
+        with session_scope(self.engine) as s:
+            request = self._require(s, request_id)
+            lifecycle.check_assign(request.status, is_leader=self.is_leader(actor))
+            if request.owner == assignee:
+                return Change(request, False, f"{request.reference} is already {_mention(assignee)}'s.")
+            first = request.allocated_at is None
+            s.execute(sa.update(Request).where(Request.id == request_id).values(
+                owner=assignee, status="claimed" if request.status == "open" else request.status,
+                allocated_at=request.allocated_at or now, updated_at=now, next_check_at=None))
+            s.refresh(request)
+            self._allocated(s, request, actor=assignee, by=actor, now=now, source="slack", first=first)
+        self._wake()
+        return Change(request, True, f"Assigned {request.reference} to {_mention(assignee)}.")
+
+    def _allocated(self, s, request: Request, *, actor: str, by: str, now: datetime, source: str,
+                   first: bool = True) -> None:
+        kind = "claimed" if actor == by else "assigned"
+        text = (f"{_mention(actor)} took this request." if kind == "claimed"
+                else f"{_mention(by)} assigned this request to {_mention(actor)}.")
+        late = now > request.deadline
+        if first:
+            repo.add_event(session=s, request_id=request.id, kind="sla_stop", source="system", at=now,
+                           late=late)
+        self._record(
+            s, request, kind=kind, actor=by, source=source, now=now, thread=text, to=actor,
+            gitlab={"add_labels": ["SA Triaged"], "remove_labels": [], "assignee": actor},
+            dms=[{"user": request.requester, "text": f"{_mention(actor)} has your request "
+                  f"*{request.reference}* ({_slack_escape(request.customer_name)})."}],
+        )
+
+    def unclaim(self, request_id: int, actor: str, *, now: datetime | None = None) -> Change:
+        from triage.core.errors import NotAllowed
+
+        now = now or self.now()
+        with session_scope(self.engine) as s:
+            request = self._require(s, request_id)
+            if request.owner is None:
+                return Change(request, False, "Nobody has this request.")
+            if actor != request.owner and not self.is_leader(actor):
+                raise NotAllowed("Only the SA who has this request, or a leader, can return it to the queue.")
+            from triage.core.labels import BOARD_LISTS
+
+            s.execute(sa.update(Request).where(Request.id == request_id).values(
+                owner=None, status="open", updated_at=now))
+            s.refresh(request)
+            self._record(s, request, kind="unclaimed", actor=actor, source="slack", now=now,
+                         thread=f"{_mention(actor)} returned this request to the queue.",
+                         gitlab={"add_labels": [], "remove_labels": list(BOARD_LISTS), "assignee": None})
+        self._wake()
+        return Change(request, True, f"{request.reference} is back in the queue.")
+
+    # -- status
+
+    def set_status(self, request_id: int, actor: str, new_status: str, *, now: datetime | None = None) -> Change:
+        from triage.core import lifecycle
+        from triage.core.labels import status_label_change
+
+        now = now or self.now()
+        with session_scope(self.engine) as s:
+            request = self._require(s, request_id)
+            lifecycle.check_status_change(request.status, new_status, actor=actor, owner=request.owner,
+                                          is_leader=self.is_leader(actor))
+            if request.status == new_status:
+                return Change(request, False, f"{request.reference} is already {new_status}.")
+            old = request.status
+            add, remove = status_label_change(old, new_status)
+            values: dict[str, Any] = {"status": new_status, "updated_at": now}
+            gitlab: dict[str, Any] = {"add_labels": add, "remove_labels": remove}
+            if new_status == "done":
+                values["closed_at"] = now
+                gitlab["state_event"] = "close"
+            s.execute(sa.update(Request).where(Request.id == request_id).values(**values))
+            s.refresh(request)
+            self._record(s, request, kind="status", actor=actor, source="slack", now=now, status=new_status,
+                         previous=old, thread=f"{_mention(actor)} set the status to *{new_status}*.",
+                         gitlab=gitlab,
+                         dms=[{"user": request.requester, "text": f"Your request *{request.reference}* is "
+                               "done." }] if new_status == "done" else ())
+        self._wake()
+        return Change(request, True, f"{request.reference} is now {new_status}.")
+
+    # -- needs info, answer, decline
+
+    def needs_info(self, request_id: int, actor: str, question: str, *, now: datetime | None = None) -> Change:
+        from triage.core.errors import InvalidTransition
+        from triage.core.labels import BOARD_LISTS
+
+        now = now or self.now()
+        with session_scope(self.engine) as s:
+            request = self._require(s, request_id)
+            if request.status in ("done", "declined"):
+                raise InvalidTransition(f"{request.reference} is already {request.status}.")
+            previous = request.status
+            s.execute(sa.update(Request).where(Request.id == request_id).values(status="waiting", updated_at=now))
+            s.refresh(request)
+            if previous != "waiting":
+                repo.add_event(session=s, request_id=request.id, kind="sla_pause", source="system", at=now)
+            self._record(
+                s, request, kind="needs_info", actor=actor, source="slack", now=now, previous=previous,
+                question=question,
+                thread=f"{_mention(actor)} needs more information from {_mention(request.requester)}:\n"
+                       + "\n".join("> " + line for line in _slack_escape(question).splitlines()),
+                gitlab={"add_labels": ["SA Waiting"], "remove_labels": [x for x in BOARD_LISTS if x != "SA Waiting"]},
+                note=f"**Needs more information** (asked in Slack):\n\n{_quote_md(question)}",
+                dms=[{"user": request.requester, "kind": "needs_info", "question": question, "asked_by": actor}],
+            )
+        self._wake()
+        return Change(request, True, "Asked; the request waits on the AE (the SLA clock is paused).")
+
+    def answer(self, request_id: int, actor: str, answer: str, *, now: datetime | None = None) -> Change:
+        from triage.core.errors import InvalidTransition, NotAllowed
+        from triage.core.labels import status_label_change
+
+        now = now or self.now()
+        with session_scope(self.engine) as s:
+            request = self._require(s, request_id)
+            if actor != request.requester and not self.is_leader(actor):
+                raise NotAllowed("Only the requester can answer this question.")
+            if request.status != "waiting":
+                raise InvalidTransition(f"{request.reference} is not waiting for an answer.")
+            asked = s.exec(sa.select(RequestEvent).where(RequestEvent.request_id == request.id,
+                                                         RequestEvent.kind == "needs_info")
+                           .order_by(RequestEvent.id.desc()).limit(1)).scalars().first()
+            back_to = (asked.detail.get("previous") if asked else None) or ("claimed" if request.owner else "open")
+            if back_to == "waiting":
+                back_to = "claimed" if request.owner else "open"
+            add, remove = status_label_change("waiting", back_to)
+            s.execute(sa.update(Request).where(Request.id == request_id).values(status=back_to, updated_at=now))
+            s.refresh(request)
+            repo.add_event(session=s, request_id=request.id, kind="sla_resume", source="system", at=now)
+            self._record(
+                s, request, kind="answered", actor=actor, source="slack", now=now,
+                thread=f"{_mention(actor)} answered:\n"
+                       + "\n".join("> " + line for line in _slack_escape(answer).splitlines()),
+                gitlab={"add_labels": add, "remove_labels": remove},
+                note=f"**Answer from the requester** (in Slack):\n\n{_quote_md(answer)}",
+            )
+        self._reschedule_after_resume(request_id, now)
+        self._wake()
+        return Change(request, True, "Thanks: your answer is in the thread and on the issue.")
+
+    def _reschedule_after_resume(self, request_id: int, now: datetime) -> None:
+        """Move the deadline by exactly the paused working time (the SLA engine decides how much)."""
+        with session_scope(self.engine) as s:
+            request = self._require(s, request_id)
+            if request.allocated_at is not None:
+                return
+            queue = self.config.queue(request.queue)
+            if queue is None:
+                return
+            pauses = self.pauses_of(s, request.id)
+            deadline = self.deadline_for(queue=queue, request_type=request.request_type,
+                                         expedite=request.expedite, start=request.created_at, pauses=pauses,
+                                         now=now)
+            if deadline != request.deadline:
+                s.execute(sa.update(Request).where(Request.id == request_id).values(deadline=deadline))
+                outbox.enqueue(s, kind="gitlab_update", lane=f"gitlab:{request_id}",
+                               dedupe_key=f"due:{request_id}:{deadline.isoformat()}", request_id=request_id,
+                               payload={"due_date": self._due_date(request.model_copy(update={"deadline": deadline}),
+                                                                   queue).isoformat()}, now=now)
+
+    def pauses_of(self, s, request_id: int) -> list[sla.Pause]:
+        pauses: list[sla.Pause] = []
+        start: datetime | None = None
+        for e in repo.events_of(session=s, request_id=request_id):
+            if e.kind == "sla_pause" and start is None:
+                start = e.at
+            elif e.kind == "sla_resume" and start is not None:
+                pauses.append(sla.Pause(start, e.at))
+                start = None
+        if start is not None:
+            pauses.append(sla.Pause(start, None))
+        return pauses
+
+    def decline(self, request_id: int, actor: str, reason: str, *, now: datetime | None = None) -> Change:
+        from triage.core.errors import InvalidTransition
+
+        now = now or self.now()
+        with session_scope(self.engine) as s:
+            request = self._require(s, request_id)
+            if request.status in ("done", "declined"):
+                raise InvalidTransition(f"{request.reference} is already {request.status}.")
+            s.execute(sa.update(Request).where(Request.id == request_id).values(
+                status="declined", closed_at=now, updated_at=now, next_check_at=None))
+            s.refresh(request)
+            self._record(
+                s, request, kind="declined", actor=actor, source="slack", now=now, reason=reason,
+                thread=f"{_mention(actor)} declined this request:\n"
+                       + "\n".join("> " + line for line in _slack_escape(reason).splitlines()),
+                gitlab={"add_labels": [], "remove_labels": [], "state_event": "close"},
+                note=f"**Declined** in Slack:\n\n{_quote_md(reason)}",
+                dms=[{"user": request.requester, "text": f"{_mention(actor)} declined your request "
+                      f"*{request.reference}*:\n> {_slack_escape(reason)}"}],
+            )
+        self._wake()
+        return Change(request, True, f"{request.reference} is declined; the AE has been told why.")
+
+
+def _quote_md(text: str) -> str:
+    from triage.core.gitlab_text import neutralize
+
+    return "\n".join("> " + line for line in neutralize(text).splitlines())
+
+
+class Services(WorkMixin):
+    """The app's use cases, shared by the Slack listeners, the web routes and the worker."""
+
+    def __init__(self, settings: Settings, engine: Engine, *, wake: Callable[[], None] | None = None):
+        self.settings = settings
+        self.engine = engine
+        self._wake = wake or (lambda: None)
+
+    @property
+    def config(self) -> Config:
+        return self.settings.config
+
+    def set_wake(self, wake: Callable[[], None]) -> None:
+        self._wake = wake
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def is_leader(self, user: str) -> bool:
+        return user in self.config.slack.leaders
+
+    # ------------------------------------------------------------ intake
+
+    def last_queue(self, requester: str) -> str | None:
+        with session_scope(self.engine) as s:
+            key = repo.last_queue_of(session=s, requester=requester)
+        return key if key and self.config.queue(key) else None
+
+    def duplicate_of(self, *, opportunity_id: str | None, queue: str) -> Duplicate | None:
+        if not opportunity_id:
+            return None
+        with session_scope(self.engine) as s:
+            r = repo.open_request_for_opportunity(session=s, opportunity_id=opportunity_id, queue=queue)
+            return Duplicate(r.id, r.reference, r.gitlab_url, r.status) if r else None
+
+    def deadline_for(self, *, queue: Queue, request_type: str, expedite: bool, start: datetime,
+                     pauses: Sequence[sla.Pause] = (), now: datetime | None = None) -> datetime:
+        cal = calendar_for(self.config, queue)
+        target = target_for(self.config, queue, request_type, expedite)
+        return sla.deadline(start, target.as_timedelta(cal.day_length), cal, pauses, now=now)
+
+    def submit(self, *, submission_key: str, requester: str, cleaned: Mapping[str, Any],
+               now: datetime | None = None) -> SubmitResult:
+        """Store the request and its first outbox entry in one transaction; nothing external here."""
+        now = now or self.now()
+        queue = self.config.queue(cleaned["queue"])
+        if queue is None:  # validated before, but config may have changed between open and submit
+            raise Rejected(f"unknown queue {cleaned['queue']!r}")
+        deadline = self.deadline_for(queue=queue, request_type=cleaned["request_type"],
+                                     expedite=bool(cleaned.get("expedite")), start=now)
+        request = Request(
+            submission_key=submission_key[:64], created_at=now, updated_at=now, requester=requester,
+            request_type=cleaned["request_type"], queue=queue.key, customer_name=cleaned["customer_name"],
+            opportunity_id=cleaned.get("opportunity"), expedite=bool(cleaned.get("expedite")),
+            fields=_jsonable(cleaned), deadline=deadline, gitlab_project=queue.gitlab_project,
+            slack_channel=queue.slack_channel,
+        )
+        try:
+            with session_scope(self.engine) as s:
+                s.add(request)
+                s.flush()
+                repo.add_event(session=s, request_id=request.id, kind="submitted", source="slack",
+                               actor=requester, at=now, deadline=deadline.isoformat())
+                repo.add_event(session=s, request_id=request.id, kind="sla_start", source="system", at=now)
+                outbox.enqueue(s, kind="create_issue", lane=f"gitlab:{request.id}",
+                               dedupe_key=f"create_issue:{request.id}", request_id=request.id, now=now)
+        except IntegrityError:
+            # The same modal again (Slack retry, double click): hand back what the first one stored.
+            with session_scope(self.engine) as s:
+                existing = repo.get_request_by_submission(session=s, submission_key=submission_key[:64])
+            if existing is None:
+                raise
+            return SubmitResult(existing.id, existing.reference, created=False)
+        self._wake()
+        return SubmitResult(request.id, request.reference, created=True)
+
+    # ------------------------------------------------------------ delivery (worker)
+
+    def deliver_due(self, *, tracker: Tracker | None, notifier: Notifier | None, now: datetime | None = None,
+                    limit: int = 50) -> DeliveryReport:
+        """Perform due outbox entries once each; failures wait with backoff, nothing is dropped."""
+        now = now or self.now()
+        report = DeliveryReport()
+        kinds = [k for k, (needs_gitlab, needs_slack) in _HANDLERS_NEED.items()
+                 if (tracker or not needs_gitlab) and (notifier or not needs_slack)]
+        for entry in outbox.claim_due(self.engine, now=now, limit=limit, kinds=kinds):
+            handler = getattr(self, f"_do_{entry.kind}")
+            try:
+                handler(entry, tracker=tracker, notifier=notifier, now=now)
+            except RetryLater as e:
+                when = outbox.retry(self.engine, entry, now=now, error=str(e), retry_after=e.retry_after)
+                log.warning("outbox %s %s for request %s: %s; retrying at %s", entry.id, entry.kind,
+                            entry.request_id, e, when.isoformat())
+                self._on_delay(entry, e, now)
+                report.retried += 1
+            except DeliveryError as e:
+                # Refused for good as sent (wrong project, missing scope...): keep it, retry slowly, so an
+                # admin's fix lets it land; `triage check` and /healthz show the error.
+                outbox.retry(self.engine, entry, now=now, error=f"refused: {e}",
+                             retry_after=outbox.BACKOFF_CAP)
+                log.error("outbox %s %s for request %s refused: %s", entry.id, entry.kind, entry.request_id, e)
+                report.errors.append(str(e))
+                report.retried += 1
+            except Exception as e:
+                error_id = uuid.uuid4().hex[:8]
+                log.exception("outbox %s %s failed unexpectedly (error id %s)", entry.id, entry.kind, error_id)
+                outbox.retry(self.engine, entry, now=now, error=f"unexpected error {error_id}: {e!r}")
+                report.errors.append(f"{error_id}: {e!r}")
+                report.retried += 1
+            else:
+                report.delivered += 1
+        return report
+
+    def _on_delay(self, entry: OutboxEntry, error: RetryLater, now: datetime) -> None:
+        """The first time filing a request is held up, tell the AE it is safe and queued."""
+        if entry.kind == "create_issue" and entry.attempts == 1 and entry.request_id:
+            with session_scope(self.engine) as s:
+                outbox.enqueue(s, kind="notify_queued", lane=f"slack:{entry.request_id}",
+                               dedupe_key=f"notify_queued:{entry.request_id}", request_id=entry.request_id,
+                               payload={"service": "GitLab"}, now=now)
+
+    def _load(self, entry: OutboxEntry) -> Request:
+        with session_scope(self.engine) as s:
+            request = repo.get_request(session=s, request_id=entry.request_id)
+        if request is None:
+            raise Rejected(f"request {entry.request_id} no longer exists")
+        return request
+
+    def _complete(self, entry: OutboxEntry, now: datetime, then: Callable[[Any], None] | None = None) -> None:
+        with session_scope(self.engine) as s:
+            if then:
+                then(s)
+            outbox.complete(s, entry.id, now=now)
+
+    def _do_create_issue(self, entry: OutboxEntry, *, tracker: Tracker, notifier: Notifier | None,
+                         now: datetime) -> None:
+        request = self._load(entry)
+        queue = self.config.queue(request.queue)
+        if not request.requester_name and notifier is not None:
+            try:
+                who = notifier.user_info(request.requester)
+                request.requester_name, request.requester_tz = who.name or request.requester, who.tz or "UTC"
+            except DeliveryError as e:  # the issue matters more than the name; use the id
+                log.info("users.info for %s failed (%s); filing with the Slack id", request.requester, e)
+        title, description = render_issue(
+            request_id=request.id, reference=request.reference, request_type=request.request_type,
+            cleaned=request.fields, requester_name=request.requester_name or request.requester,
+            requester_tz=request.requester_tz, queue_name=queue.name if queue else request.queue,
+            queue_tz=queue.timezone if queue else "UTC", deadline=request.deadline,
+            parent_url=self._parent_url(request),
+        )
+        ref = None
+        if entry.attempts > 1:
+            # An earlier attempt may have created the issue and died before recording it.
+            ref = tracker.find_issue_by_marker(request.gitlab_project, marker(request.id))
+        if ref is None:
+            labels = labels_for_new_request(request.request_type, request.fields.get("asks", []),
+                                            request.expedite)
+            ref = tracker.create_issue(request.gitlab_project, title=title, description=description,
+                                       labels=labels, due_date=self._due_date(request, queue))
+
+        def record(s):
+            s.execute(sa.update(Request).where(Request.id == request.id).values(
+                gitlab_iid=ref.iid, gitlab_issue_id=ref.id, gitlab_url=ref.web_url, updated_at=now,
+                requester_name=request.requester_name, requester_tz=request.requester_tz))
+            repo.add_event(session=s, request_id=request.id, kind="issue_created", source="gitlab", at=now,
+                           url=ref.web_url)
+            outbox.enqueue(s, kind="post_card", lane=f"slack:{request.id}",
+                           dedupe_key=f"post_card:{request.id}", request_id=request.id, now=now)
+
+        self._complete(entry, now, record)
+
+    def _due_date(self, request: Request, queue: Queue | None) -> date:
+        tz = queue.tz if queue else UTC
+        return request.deadline.astimezone(tz).date()
+
+    def _parent_url(self, request: Request) -> str | None:
+        parent = request.fields.get("parent_request")
+        if not parent:
+            return None
+        ref = str(parent).strip().upper().removeprefix("SAR-")
+        if ref.isdigit():
+            with session_scope(self.engine) as s:
+                p = repo.get_request(session=s, request_id=int(ref))
+                return p.gitlab_url if p else None
+        return None
+
+    def _do_post_card(self, entry: OutboxEntry, *, notifier: Notifier, now: datetime, **_: Any) -> None:
+        request = self._load(entry)
+        ts = notifier.find_card(request) if entry.attempts > 1 else None
+        if ts is None:
+            with session_scope(self.engine) as s:
+                events = repo.events_of(session=s, request_id=request.id)
+            ts = notifier.post_card(request, events)
+
+        def record(s):
+            s.execute(sa.update(Request).where(Request.id == request.id).values(slack_ts=ts, updated_at=now))
+            repo.add_event(session=s, request_id=request.id, kind="card_posted", source="slack", at=now)
+            outbox.enqueue(s, kind="notify_landed", lane=f"slack:{request.id}",
+                           dedupe_key=f"notify_landed:{request.id}", request_id=request.id, now=now)
+
+        self._complete(entry, now, record)
+
+    def _do_notify_landed(self, entry: OutboxEntry, *, notifier: Notifier, now: datetime, **_: Any) -> None:
+        notifier.dm_landed(self._load(entry))
+        self._complete(entry, now)
+
+    def _do_notify_queued(self, entry: OutboxEntry, *, notifier: Notifier, now: datetime, **_: Any) -> None:
+        request = self._load(entry)
+        if request.gitlab_iid is None:  # already landed by now: the "landed" DM says it all
+            notifier.dm_queued(request, entry.payload.get("service", "GitLab"))
+        self._complete(entry, now)
+
+
+    # -- side effects of working a request
+
+    def _issue_of(self, request: Request) -> int:
+        if request.gitlab_iid is None:
+            raise RetryLater(f"{request.reference} has no GitLab issue yet")
+        return request.gitlab_iid
+
+    def _gitlab_user(self, slack_user: str, request: Request, *, tracker: Tracker, notifier: Notifier | None,
+                     now: datetime) -> int | None:
+        """The SA's GitLab user id: remembered, or found by their Slack email; else ask them once."""
+        from triage.models import UserLink
+
+        with session_scope(self.engine) as s:
+            link = repo.get_user_link(session=s, slack_user=slack_user)
+        if link and link.gitlab_user_id:
+            return link.gitlab_user_id
+        if link and link.gitlab_username:
+            user = tracker.user_by_username(link.gitlab_username)
+            if user:
+                self._save_link(slack_user, user.id, user.username, link.email, now)
+                return user.id
+        email = link.email if link else None
+        if email is None and notifier is not None:
+            email = notifier.user_info(slack_user).email
+        matches = tracker.users_by_email(email) if email else []
+        if len(matches) == 1:
+            self._save_link(slack_user, matches[0].id, matches[0].username, email, now)
+            return matches[0].id
+        with session_scope(self.engine) as s:
+            if link is None:
+                s.add(UserLink(slack_user=slack_user, email=email, updated_at=now))
+            why = "no email in Slack" if not email else (
+                "no GitLab user with that email" if not matches else "several GitLab users match that email")
+            outbox.enqueue(s, kind="ask_gitlab_username", lane=f"slack:{request.id}",
+                           dedupe_key=f"ask_gitlab:{slack_user}", request_id=request.id,
+                           payload={"user": slack_user, "why": why}, now=now)
+        return None
+
+    def _save_link(self, slack_user: str, gitlab_id: int, username: str, email: str | None, now: datetime) -> None:
+        from triage.models import UserLink
+
+        with session_scope(self.engine) as s:
+            link = repo.get_user_link(session=s, slack_user=slack_user) or UserLink(slack_user=slack_user)
+            link.gitlab_user_id, link.gitlab_username, link.email, link.updated_at = gitlab_id, username, email, now
+            s.add(link)
+
+    def link_gitlab_username(self, slack_user: str, username: str, *, now: datetime | None = None) -> int:
+        """The SA told us their GitLab username: remember it and assign their open requests on GitLab."""
+        from triage.models import UserLink
+
+        now = now or self.now()
+        username = username.strip().lstrip("@")
+        with session_scope(self.engine) as s:
+            link = repo.get_user_link(session=s, slack_user=slack_user) or UserLink(slack_user=slack_user)
+            link.gitlab_username, link.gitlab_user_id, link.updated_at = username, None, now
+            s.add(link)
+            mine = s.exec(sa.select(Request).where(Request.owner == slack_user,
+                                                   Request.status.not_in(("done", "declined")))).scalars().all()
+            for r in mine:
+                outbox.enqueue(s, kind="gitlab_update", lane=f"gitlab:{r.id}",
+                               dedupe_key=f"relink:{r.id}:{slack_user}:{now.isoformat()}", request_id=r.id,
+                               payload={"assignee": slack_user}, now=now)
+        self._wake()
+        return len(mine)
+
+    def _do_gitlab_update(self, entry: OutboxEntry, *, tracker: Tracker, notifier: Notifier | None,
+                          now: datetime) -> None:
+        request = self._load(entry)
+        iid = self._issue_of(request)
+        p = entry.payload
+        assignee_ids: list[int] | None = None
+        if "assignee" in p:
+            if p["assignee"] is None:
+                assignee_ids = []
+            else:
+                uid = self._gitlab_user(p["assignee"], request, tracker=tracker, notifier=notifier, now=now)
+                assignee_ids = [uid] if uid is not None else None
+        due = date.fromisoformat(p["due_date"]) if p.get("due_date") else None
+        tracker.update_issue(request.gitlab_project, iid, add_labels=p.get("add_labels", ()),
+                             remove_labels=p.get("remove_labels", ()), assignee_ids=assignee_ids,
+                             state_event=p.get("state_event"), due_date=due)
+        self._complete(entry, now)
+
+    def _do_gitlab_note(self, entry: OutboxEntry, *, tracker: Tracker, now: datetime, **_: Any) -> None:
+        request = self._load(entry)
+        tracker.add_note(request.gitlab_project, self._issue_of(request), entry.payload["body"] + "\n\n" + NOTE_MARKER)
+        self._complete(entry, now)
+
+    def _card_ts(self, request: Request) -> str:
+        if request.slack_ts is None:
+            raise RetryLater(f"{request.reference} has no card yet")
+        return request.slack_ts
+
+    def _do_card_update(self, entry: OutboxEntry, *, notifier: Notifier, now: datetime, **_: Any) -> None:
+        request = self._load(entry)
+        self._card_ts(request)
+        with session_scope(self.engine) as s:
+            events = repo.events_of(session=s, request_id=request.id)
+        notifier.update_card(request, events)
+        self._complete(entry, now)
+
+    def _do_thread_reply(self, entry: OutboxEntry, *, notifier: Notifier, now: datetime, **_: Any) -> None:
+        request = self._load(entry)
+        notifier.thread_reply(request.slack_channel, self._card_ts(request), entry.payload["text"])
+        self._complete(entry, now)
+
+    def _do_post(self, entry: OutboxEntry, *, notifier: Notifier, now: datetime, **_: Any) -> None:
+        notifier.post(entry.payload["channel"], entry.payload["text"])
+        self._complete(entry, now)
+
+    def _do_dm(self, entry: OutboxEntry, *, notifier: Notifier, now: datetime, **_: Any) -> None:
+        p = entry.payload
+        if p.get("kind") == "needs_info":
+            notifier.dm_needs_info(self._load(entry), p["question"], p.get("asked_by"))
+        else:
+            notifier.dm_text(p["user"], p["text"])
+        self._complete(entry, now)
+
+    def _do_ask_gitlab_username(self, entry: OutboxEntry, *, notifier: Notifier, now: datetime, **_: Any) -> None:
+        notifier.ask_gitlab_username(self._load(entry), entry.payload["user"], entry.payload.get("why", ""))
+        self._complete(entry, now)
+
+
+# kind -> (needs GitLab, needs Slack). An unconfigured service leaves its entries waiting.
+_HANDLERS_NEED: dict[str, tuple[bool, bool]] = {
+    "create_issue": (True, False),
+    "post_card": (False, True),
+    "notify_landed": (False, True),
+    "notify_queued": (False, True),
+    "gitlab_update": (True, False),
+    "gitlab_note": (True, False),
+    "card_update": (False, True),
+    "thread_reply": (False, True),
+    "post": (False, True),
+    "dm": (False, True),
+    "ask_gitlab_username": (False, True),
+}
+

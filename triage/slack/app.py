@@ -1,0 +1,42 @@
+"""build_bolt_app: the async Bolt app with every listener registered.
+
+Async all the way: Slack's 3-second acknowledgement must never wait behind another request (the sync
+FastAPI adapter serialises them) and blocking work (SQL) runs in threads via `asyncio.to_thread`.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from triage.config import Settings
+from triage.services import Services
+from triage.slack.listeners import actions, commands, events, shortcuts, views
+
+log = logging.getLogger(__name__)
+
+
+def build_bolt_app(settings: Settings, services: Services) -> AsyncApp:
+    client = AsyncWebClient(token=settings.slack_bot_token.get_secret_value(),
+                            base_url=settings.slack_api_url, timeout=5, retry_handlers=[])
+    app = AsyncApp(
+        client=client,
+        signing_secret=settings.slack_signing_secret.get_secret_value(),
+        # Acknowledge first, then work: listeners call ack() themselves before any Slack call.
+        process_before_response=False,
+        ignoring_self_events_enabled=True,
+        raise_error_for_unhandled_request=False,
+    )
+    for module in (shortcuts, views, actions, commands, events):
+        module.register(app, services)
+
+    @app.error
+    async def on_error(error, body, logger):  # one handler: unknown errors get an id that is also logged
+        error_id = uuid.uuid4().hex[:8]
+        kind = (body or {}).get("type") if isinstance(body, dict) else None
+        log.exception("Slack %s failed (error id %s): %r", kind, error_id, error, exc_info=error)
+
+    return app

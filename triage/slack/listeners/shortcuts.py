@@ -1,0 +1,64 @@
+"""The "SA Request" shortcuts: open the request modal within Slack's 3 seconds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+
+from blocks.ids import CallbackId
+from blocks.request_modal import no_queues_modal, request_modal
+from triage.core.fields import MAX_LENGTH
+from triage.core.salesforce import find_opportunity_id
+from triage.services import Services
+from triage.slack.forms import ModalMeta
+from triage.slack.listeners import run
+
+SENTENCE_WORDS = 6
+
+
+def prefill_from_message(text: str) -> dict[str, Any]:
+    """A message's text goes into `pain` when it reads like a sentence and fits, else `additional_context`;
+    a Salesforce Opportunity id or URL in it fills `opportunity`."""
+    initial: dict[str, Any] = {}
+    text = (text or "").strip()
+    opp = find_opportunity_id(text)
+    if opp:
+        initial["opportunity"] = opp
+    if not text:
+        return initial
+    if len(text.split()) >= SENTENCE_WORDS and len(text) <= MAX_LENGTH["pain"]:
+        initial["pain"] = text
+    else:
+        # Slack refuses an initial_value longer than the input's max_length, so a long message is cut
+        # here, visibly: the AE sees where it stops and the note says so before they submit.
+        limit = MAX_LENGTH["additional_context"]
+        note = "\n[…message shortened to fit; the full text is in the Slack thread]"
+        initial["additional_context"] = text if len(text) <= limit else text[: limit - len(note)] + note
+    return initial
+
+
+def register(app: AsyncApp, services: Services) -> None:
+    async def open_modal(body: dict, client, initial: dict[str, Any], meta: ModalMeta) -> None:
+        queues = [(q.key, q.name) for q in services.config.queues]
+        if not queues:
+            await client.views_open(trigger_id=body["trigger_id"], view=no_queues_modal())
+            return
+        last = await run(services.last_queue, body["user"]["id"])
+        if last:
+            initial.setdefault("queue", last)
+        view = request_modal(request_type="opportunity", queues=queues, initial=initial,
+                             private_metadata=meta.dump())
+        await client.views_open(trigger_id=body["trigger_id"], view=view)
+
+    @app.shortcut(CallbackId.SA_REQUEST.value)
+    async def sa_request(ack, body, client):
+        await ack()
+        await open_modal(body, client, {}, ModalMeta())
+
+    @app.shortcut(CallbackId.SA_REQUEST_FROM_MESSAGE.value)
+    async def sa_request_from_message(ack, body, client):
+        await ack()
+        message = body.get("message") or {}
+        meta = ModalMeta(source_channel=(body.get("channel") or {}).get("id"), source_ts=message.get("ts"))
+        await open_modal(body, client, prefill_from_message(message.get("text", "")), meta)

@@ -1,0 +1,114 @@
+"""create_app(): the ASGI app. Settings are built here, never at import time."""
+
+import logging
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from triage.config import Settings
+from triage.db import make_engine, ping
+from triage.services import Services
+from triage.web.slack_routes import slack_router
+
+log = logging.getLogger(__name__)
+
+
+def _health(settings: Settings, services: Services) -> dict[str, Any]:
+    try:
+        ping(services.engine)
+        database = {"ok": True, "detail": f"{services.engine.dialect.name} reachable"}
+    except Exception as e:  # noqa: BLE001 - report, don't raise: this is the health check
+        database = {"ok": False, "detail": f"unreachable: {e.__class__.__name__}"}
+    if settings.slack_configured:
+        slack = {"ok": True, "detail": "configured" + (" (Socket Mode)" if settings.slack_app_token else "")}
+    else:
+        missing = [n for n, v in (("SLACK_BOT_TOKEN", settings.slack_bot_token),
+                                  ("SLACK_SIGNING_SECRET", settings.slack_signing_secret)) if not v]
+        slack = {"ok": False, "detail": "not configured: set " + " and ".join(missing)}
+    if settings.gitlab_configured:
+        gitlab = {"ok": True, "detail": f"configured for {settings.gitlab_url}"}
+    else:
+        gitlab = {"ok": False, "detail": "not configured: set GITLAB_TOKEN (and GITLAB_URL if not gitlab.com)"}
+    queues = len(settings.config.queues)
+    status = "ok" if database["ok"] and slack["ok"] and gitlab["ok"] and queues else (
+        "degraded" if database["ok"] else "down")
+    return {"status": status, "database": database, "slack": slack, "gitlab": gitlab,
+            "queues": {"ok": queues > 0, "detail": f"{queues} configured" if queues else
+                       "none configured: copy triage.example.toml to the TRIAGE_CONFIG path"}}
+
+
+def create_app(settings: Settings | None = None, *, migrate: bool = True, worker: Any = None) -> FastAPI:
+    """Build the app. `migrate` brings the database to head at start-up; `worker` overrides the
+    embedded worker (tests pass one with fake-backed clients, or False for none)."""
+    settings = settings or Settings()
+    config = settings.config  # invalid config fails here, with one readable message naming the key
+    engine = make_engine(settings.database_url)
+    services = Services(settings, engine)
+
+    bolt = None
+    if settings.slack_configured:
+        from triage.slack.app import build_bolt_app
+
+        bolt = build_bolt_app(settings, services)
+    else:
+        log.warning("Slack is not configured: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (see README)")
+    if not settings.gitlab_configured:
+        log.warning("GitLab is not configured: set GITLAB_TOKEN (and GITLAB_URL) (see README)")
+    if not config.queues:
+        log.warning("no queues configured: copy triage.example.toml to %s", settings.triage_config)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if migrate:
+            from triage.migrate import upgrade
+
+            upgrade(settings.database_url)
+        background = None
+        if worker is not None and worker is not False:
+            background = worker
+        elif worker is None and settings.embedded_worker:
+            from triage.worker import Worker
+
+            background = Worker(services)
+        if background is not None:
+            services.set_wake(background.wake)
+            background.start()
+        app.state.worker = background
+        try:
+            yield
+        finally:
+            if background is not None:
+                background.stop()
+            engine.dispose()
+
+    app = FastAPI(title="triage", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.settings = settings
+    app.state.services = services
+    app.include_router(slack_router(bolt, settings.slack_signing_secret.get_secret_value()
+                                    if settings.slack_signing_secret else None))
+
+    @app.get("/healthz")
+    async def healthz() -> JSONResponse:
+        from starlette.concurrency import run_in_threadpool
+
+        return JSONResponse(await run_in_threadpool(_health, settings, services))
+
+    return app
+
+
+class _LazyApp:
+    """`triage.web:app` for uvicorn and Procfiles, built on first use so that importing the module
+    reads no settings (tests build their own with create_app)."""
+
+    def __init__(self) -> None:
+        self._app: FastAPI | None = None
+
+    async def __call__(self, scope, receive, send) -> None:
+        if self._app is None:
+            self._app = create_app()
+        await self._app(scope, receive, send)
+
+
+app = _LazyApp()

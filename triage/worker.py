@@ -1,0 +1,120 @@
+"""The background worker: outbox delivery (GitLab and Slack side effects) and the SLA sweep.
+
+`run_once(settings, now)` is one pass, safe to run twice and concurrently (outbox entries are leased,
+SKIP LOCKED on PostgreSQL). `Worker.loop` repeats it, woken early when the web process stores work.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from slack_sdk import WebClient
+
+from triage import outbox
+from triage.config import Settings
+from triage.db import make_engine, session_scope
+from triage.services import DeliveryReport, Services
+
+log = logging.getLogger(__name__)
+
+IDLE_SECONDS = 5.0  # how long the loop sleeps when it has nothing due and nobody wakes it
+
+
+def build_tracker(settings: Settings):
+    if not settings.gitlab_configured:
+        return None
+    from triage.gitlab_tracker import GitLabTracker
+
+    return GitLabTracker(settings.gitlab_url, settings.gitlab_token.get_secret_value())
+
+
+def build_notifier(settings: Settings):
+    if not settings.slack_bot_token:
+        return None
+    from triage.slack.notifier import SlackNotifier
+
+    # No retry handlers: a 429 or outage goes back to the outbox with backoff instead of blocking here.
+    client = WebClient(token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url,
+                       timeout=10, retry_handlers=[])
+    return SlackNotifier(client, settings.config)
+
+
+@dataclass
+class PassReport:
+    delivery: DeliveryReport
+
+    @property
+    def delivered(self) -> int:
+        return self.delivery.delivered
+
+
+class Worker:
+    def __init__(self, services: Services, *, tracker=None, notifier=None):
+        self.services = services
+        self.tracker = tracker if tracker is not None else build_tracker(services.settings)
+        self.notifier = notifier if notifier is not None else build_notifier(services.settings)
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_once(self, now: datetime | None = None) -> PassReport:
+        now = now or datetime.now(UTC)
+        delivery = DeliveryReport()
+        while True:  # drain what is due now, a batch at a time
+            batch = self.services.deliver_due(tracker=self.tracker, notifier=self.notifier, now=now)
+            delivery.delivered += batch.delivered
+            delivery.retried += batch.retried
+            delivery.errors += batch.errors
+            if batch.delivered == 0:
+                break
+        return PassReport(delivery)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def loop(self) -> None:
+        log.info("worker started (GitLab %s, Slack %s)", "on" if self.tracker else "not configured",
+                 "on" if self.notifier else "not configured")
+        while not self._stop.is_set():
+            self._wake.clear()
+            try:
+                self.run_once()
+            except Exception:  # keep the loop alive; the outbox keeps the work
+                log.exception("worker pass failed; trying again shortly")
+            self._wake.wait(self._idle_seconds())
+        log.info("worker stopped")
+
+    def _idle_seconds(self) -> float:
+        try:
+            with session_scope(self.services.engine) as s:
+                due = outbox.next_due(s)
+        except Exception:  # database briefly unavailable: poll again soon
+            log.warning("worker could not read the outbox", exc_info=True)
+            return IDLE_SECONDS
+        if due is None:
+            return IDLE_SECONDS
+        return max(0.05, min(IDLE_SECONDS, (due - datetime.now(UTC)).total_seconds()))
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.loop, name="triage-worker", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread:
+            self._thread.join(timeout)
+
+
+def run_once(settings: Settings, now: datetime | None = None) -> PassReport:
+    """One pass from Python: deliver what the outbox holds and run the SLA sweep as of `now`."""
+    if now is not None and now.tzinfo is None:
+        raise ValueError("run_once needs a timezone-aware `now`")
+    engine = make_engine(settings.database_url)
+    try:
+        return Worker(Services(settings, engine)).run_once(now)
+    finally:
+        engine.dispose()
