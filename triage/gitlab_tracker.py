@@ -154,9 +154,7 @@ class GitLabTracker:
         with self._errors(f"create issue in {project}"):
             issue = self._project(project).issues.create(data)
             attrs = issue.attributes
-        return IssueRef(
-            project=project, iid=int(attrs["iid"]), id=int(attrs["id"]), web_url=str(attrs["web_url"])
-        )
+        return IssueRef(project=project, iid=int(attrs["iid"]), id=int(attrs["id"]), web_url=str(attrs["web_url"]))
 
     def find_issue_by_marker(
         self, project: str, marker: str, *, created_after: datetime | None = None
@@ -246,9 +244,7 @@ class GitLabTracker:
             attrs = note.attributes
         if "id" not in attrs:
             # GitLab answers 202 without a note when the body was nothing but quick actions (it ran them).
-            raise Rejected(
-                f"GitLab comment on {project}#{iid}: the body was read as quick actions only; no note"
-            )
+            raise Rejected(f"GitLab comment on {project}#{iid}: the body was read as quick actions only; no note")
         return int(attrs["id"])
 
     def issues_updated_after(self, project: str, updated_after: datetime, *, limit: int) -> list[IssueState]:
@@ -369,9 +365,7 @@ class GitLabTracker:
             board = next((b for b in boards if b.get("name") == board_name), None)
             lists: list[dict[str, Any]] = []
             if board is not None:
-                lists = [
-                    x.attributes for x in proj.boards.get(board["id"], lazy=True).lists.list(get_all=True)
-                ]
+                lists = [x.attributes for x in proj.boards.get(board["id"], lazy=True).lists.list(get_all=True)]
         listed = {(x.get("label") or {}).get("name") for x in lists}
         state: dict[str, Any] = {"labels": labels, "board_id": board["id"] if board else None}
 
@@ -382,19 +376,13 @@ class GitLabTracker:
                 spec = specs.get(name)
                 steps.append((f"create label '{name}'", self._step_create_label(project, state, name, spec)))
         if board is None:
-            steps.append(
-                (f"create board '{board_name}'", self._step_create_board(project, state, board_name))
-            )
+            steps.append((f"create board '{board_name}'", self._step_create_board(project, state, board_name)))
         for name in board_lists:
             if name not in listed:
-                steps.append(
-                    (f"add list '{name}' to board '{board_name}'", self._step_add_list(project, state, name))
-                )
+                steps.append((f"add list '{name}' to board '{board_name}'", self._step_add_list(project, state, name)))
         return steps
 
-    def _step_create_label(
-        self, project: str, state: dict[str, Any], name: str, spec: LabelSpec | None
-    ) -> Any:
+    def _step_create_label(self, project: str, state: dict[str, Any], name: str, spec: LabelSpec | None) -> Any:
         def run() -> bool:
             data = {"name": name, "color": spec.color if spec else DEFAULT_LABEL_COLOR}
             if spec is not None and spec.description:
@@ -415,9 +403,7 @@ class GitLabTracker:
     def _step_create_board(self, project: str, state: dict[str, Any], board_name: str) -> Any:
         def run() -> bool:
             with self._errors(f"create board '{board_name}' in {project}"):
-                state["board_id"] = (
-                    self._project(project).boards.create({"name": board_name}).attributes["id"]
-                )
+                state["board_id"] = self._project(project).boards.create({"name": board_name}).attributes["id"]
             return True
 
         return run
@@ -571,9 +557,7 @@ def _checked_labels(labels: Iterable[str]) -> list[str]:
     for raw in labels:
         name = str(raw).strip()
         if not name or "," in name or len(name) > _MAX_LABEL:
-            raise _rejected(
-                f"GitLab label name {raw!r} is not allowed (empty, a comma, or over 255 chars)", None
-            )
+            raise _rejected(f"GitLab label name {raw!r} is not allowed (empty, a comma, or over 255 chars)", None)
         if name not in out:
             out.append(name)
     return out

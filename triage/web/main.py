@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from triage.config import Settings
 from triage.db import make_engine, ping
 from triage.services import Services
+from triage.web.gitlab_routes import gitlab_router
 from triage.web.slack_routes import slack_router
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, worker
     app.state.services = services
     app.include_router(slack_router(bolt, settings.slack_signing_secret.get_secret_value()
                                     if settings.slack_signing_secret else None))
+
+    app.include_router(gitlab_router(services, settings.gitlab_webhook_secret.get_secret_value()
+                                     if settings.gitlab_webhook_secret else None))
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
