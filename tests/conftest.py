@@ -127,7 +127,8 @@ def fake_gitlab() -> Iterator[FakeGitLab]:
 def _seed_gitlab(_gitlab_server: FakeGitLab) -> None:
     _gitlab_server.add_project("sa-triage-boards/amer-east", id=101)
     _gitlab_server.add_project("sa-triage-boards/emea", id=102)
-    _gitlab_server.add_user("sam", email="sam@example.com", public_email="sam@example.com", name="Sam Architect", id=501)
+    _gitlab_server.add_user("sam", email="sam@example.com", public_email="sam@example.com", name="Sam Architect",
+                           id=501)
     _gitlab_server.add_user("sasha", email="sasha@example.com", public_email="sasha@example.com", name="Sasha Two",
                            id=502)
     _gitlab_server.add_user("sid", email=None, name="Sid Three", id=503)

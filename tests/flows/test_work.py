@@ -254,7 +254,7 @@ def test_two_sas_claim_at_once_exactly_one_wins(pg_url, config_path, fake_slack,
         barrier = threading.Barrier(2)
         outcomes: dict[str, str] = {}
 
-        def go(sa: str, rid: int = res.request_id) -> None:
+        def go(sa: str, rid: int = res.request_id, barrier=barrier, outcomes=outcomes) -> None:
             barrier.wait()
             try:
                 services.claim(rid, sa)
