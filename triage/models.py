@@ -140,3 +140,13 @@ class WebhookDelivery(SQLModel, table=True):
 
     key: str = Field(primary_key=True, max_length=128)
     received_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False))
+
+
+class SyncState(SQLModel, table=True):
+    """How far drift repair has read each project's issues (GitLab's updated_after cursor)."""
+
+    __tablename__ = "sync_state"
+
+    project: str = Field(primary_key=True, max_length=255)
+    updated_after: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+    checked_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))

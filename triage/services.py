@@ -7,7 +7,7 @@ import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -47,6 +47,7 @@ class Tracker(Protocol):
     def add_note(self, project: str, iid: int, body: str) -> int: ...
     def users_by_email(self, email: str) -> list[Any]: ...
     def user_by_username(self, username: str) -> Any | None: ...
+    def issues_updated_after(self, project: str, updated_after: datetime, *, limit: int) -> list[Any]: ...
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,7 @@ def target_for(config: Config, queue: Queue, request_type: str, expedite: bool) 
 # ==================================================================== working requests (claim, status, ...)
 
 NOTE_MARKER = "<!-- triage-note -->"  # on the app's own GitLab notes, so their Note Hooks post nothing
+RECONCILE_INTERVAL = timedelta(minutes=5)  # how often drift repair reads each board
 
 
 @dataclass(frozen=True)
@@ -558,6 +560,60 @@ class WorkMixin:
                                 + "\n".join("> " + line for line in _slack_escape(text).splitlines()))
         self._wake()
         return "applied: comment"
+
+
+    def reconcile(self, *, tracker: Tracker, now: datetime | None = None, limit: int = 50,
+                  interval: timedelta = RECONCILE_INTERVAL) -> int:
+        """Drift repair: read what changed on each board since last time (bounded) and apply it.
+
+        Webhooks get lost, and GitLab disables a hook after repeated failures; this pass makes the
+        requests catch up with the boards anyway. Requests with GitLab changes of ours still queued are
+        skipped: the board hasn't seen them yet, so it would look like someone undid them.
+        """
+        from triage.models import SyncState
+
+        now = now or self.now()
+        applied = 0
+        for queue in self.config.queues:
+            project = queue.gitlab_project
+            with session_scope(self.engine) as s:
+                state = s.get(SyncState, project)
+                if state is not None and now - state.checked_at < interval:
+                    continue
+                if state is None:
+                    oldest = s.exec(sa.select(sa.func.min(Request.created_at))
+                                    .where(Request.gitlab_project == project)).scalar()
+                    if oldest is None:
+                        continue  # nothing filed there yet
+                    cursor = oldest - timedelta(minutes=1)
+                else:
+                    cursor = state.updated_after
+            issues = tracker.issues_updated_after(project, cursor, limit=limit)
+            newest = cursor
+            for issue in issues:
+                newest = max(newest, issue.updated_at)
+                with session_scope(self.engine) as s:
+                    request = self._find_by_issue(s, project, issue.iid, issue.description)
+                    if request is None or self._gitlab_pending(s, request.id):
+                        continue
+                result = self.apply_board_state(
+                    project, issue.iid, issue.description,
+                    BoardState(labels=tuple(issue.labels), closed=issue.state == "closed",
+                               assignee_ids=tuple(issue.assignee_ids),
+                               assignee_usernames=tuple(issue.assignee_usernames)),
+                    actor=None, now=now)
+                applied += result.startswith("applied")
+            with session_scope(self.engine) as s:
+                state = s.get(SyncState, project) or SyncState(project=project, updated_after=newest,
+                                                               checked_at=now)
+                # A full batch means more is waiting: come back on the next pass, not after the interval.
+                state.updated_after, state.checked_at = newest, (now - interval if len(issues) >= limit else now)
+                s.add(state)
+        return applied
+
+    def _gitlab_pending(self, s, request_id: int) -> bool:
+        return s.exec(sa.select(OutboxEntry.id).where(OutboxEntry.lane == f"gitlab:{request_id}",
+                                                      OutboxEntry.done_at.is_(None)).limit(1)).first() is not None
 
 
 def _quote_md(text: str) -> str:

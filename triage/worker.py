@@ -15,6 +15,7 @@ from slack_sdk import WebClient
 
 from triage import outbox
 from triage.config import Settings
+from triage.core.errors import DeliveryError
 from triage.db import make_engine, session_scope
 from triage.services import DeliveryReport, Services
 
@@ -45,6 +46,7 @@ def build_notifier(settings: Settings):
 @dataclass
 class PassReport:
     delivery: DeliveryReport
+    repaired: int = 0
 
     @property
     def delivered(self) -> int:
@@ -62,15 +64,30 @@ class Worker:
 
     def run_once(self, now: datetime | None = None) -> PassReport:
         now = now or datetime.now(UTC)
-        delivery = DeliveryReport()
-        while True:  # drain what is due now, a batch at a time
+        delivery = self._drain(now)
+        repaired = 0
+        if self.tracker is not None:
+            try:
+                repaired = self.services.reconcile(tracker=self.tracker, now=now)
+            except DeliveryError as e:  # GitLab down: the next pass tries again
+                log.warning("drift repair skipped: %s", e)
+        if repaired:  # what drift repair changed has cards and threads to update
+            more = self._drain(now)
+            delivery.delivered += more.delivered
+            delivery.retried += more.retried
+            delivery.errors += more.errors
+        return PassReport(delivery, repaired)
+
+    def _drain(self, now: datetime) -> DeliveryReport:
+        """Deliver what is due, batch after batch: each batch takes one entry per lane, in order."""
+        total = DeliveryReport()
+        while True:
             batch = self.services.deliver_due(tracker=self.tracker, notifier=self.notifier, now=now)
-            delivery.delivered += batch.delivered
-            delivery.retried += batch.retried
-            delivery.errors += batch.errors
+            total.delivered += batch.delivered
+            total.retried += batch.retried
+            total.errors += batch.errors
             if batch.delivered == 0:
-                break
-        return PassReport(delivery)
+                return total
 
     def wake(self) -> None:
         self._wake.set()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -270,3 +270,30 @@ def test_two_sas_claim_at_once_exactly_one_wins(pg_url, config_path, fake_slack,
         assert sorted(outcomes.values()) == ["lost", "won"]
         winner = next(sa for sa, o in outcomes.items() if o == "won")
         assert services.get(res.request_id).owner == winner
+
+
+def test_drift_repair_applies_board_changes_whose_hooks_were_lost(client, fake_slack, fake_gitlab, settings):
+    card = filed(client, fake_slack, settings)
+    services = Services(settings, make_engine(settings.database_url))
+    services.claim(1, SA1)
+    now = datetime.now(UTC)
+    run_once(settings, now)
+    # Someone drags the card to "SA Doing" on the board; the webhook never arrives.
+    fake_gitlab.edit_issue_as_user(PROJECT, 1, labels=["SA Activity", "SA POV", "SA Doing"],
+                                   assignee_usernames=["sam"])
+    run_once(settings, now + timedelta(minutes=6))
+    assert services.get(1).status == "doing"
+    assert "doing" in thread(fake_slack, card)[-1]["text"]
+    puts = len(fake_gitlab.calls_matching("PUT", r"/issues/1$"))
+    run_once(settings, now + timedelta(minutes=12))  # nothing new: nothing applied, nothing pushed
+    assert len(fake_gitlab.calls_matching("PUT", r"/issues/1$")) == puts
+
+
+def test_drift_repair_does_not_undo_changes_still_queued_for_gitlab(client, fake_slack, fake_gitlab, settings):
+    filed(client, fake_slack, settings)
+    services = Services(settings, make_engine(settings.database_url))
+    now = datetime.now(UTC)
+    fake_gitlab.fail("PUT", r"/issues/1$", status=503, times=50)
+    services.claim(1, SA1)
+    run_once(settings, now + timedelta(minutes=6))  # the PUT fails; the board still shows it unclaimed
+    assert services.get(1).owner == SA1 and services.get(1).status == "claimed"

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: (none)
-Create Date: 2026-11-22 20:33:09.521106
+Create Date: 2026-11-22 20:37:28.907610
 """
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 import sqlmodel
+from alembic import op
 
 import triage.models
-from alembic import op
+
 
 revision: str = '0001'
 down_revision: str | None = None
@@ -62,6 +63,12 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_request_requester'), ['requester'], unique=False)
         batch_op.create_index(batch_op.f('ix_request_status'), ['status'], unique=False)
 
+    op.create_table('sync_state',
+    sa.Column('project', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
+    sa.Column('updated_after', triage.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('checked_at', triage.models.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('project')
+    )
     op.create_table('user_link',
     sa.Column('slack_user', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
     sa.Column('gitlab_user_id', sa.Integer(), nullable=True),
@@ -134,6 +141,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_user_link_gitlab_username'))
 
     op.drop_table('user_link')
+    op.drop_table('sync_state')
     with op.batch_alter_table('request', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_request_status'))
         batch_op.drop_index(batch_op.f('ix_request_requester'))
