@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import email.utils
 import itertools
-import logging
 import re
 import threading
 import time
@@ -35,8 +34,6 @@ import requests.adapters
 from triage.core.errors import Rejected, RetryLater
 
 __all__ = ["GitLabTracker", "GitLabUser", "IssueRef", "IssueState", "LabelSpec"]
-
-log = logging.getLogger(__name__)
 
 DEFAULT_BOARD_NAME = "SA triage"
 DEFAULT_LABEL_COLOR = "#6699cc"  # what GitLab gives labels it creates on the fly
@@ -107,7 +104,7 @@ class GitLabTracker:
         self._url = url.rstrip("/")
         # python-gitlab's exceptions carry the status and body but not the response headers, so the
         # Retry-After of a 429/503 would be lost. A response hook on our own requests.Session records the
-        # status and Retry-After of the last answer on this thread; _translate reads it when the error's
+        # status and Retry-After of the last answer on this thread; _translate_gitlab reads it when the error's
         # status matches. (Thread-local, so concurrent callers don't see each other's answers.)
         self._last = threading.local()
         session = requests.Session()
@@ -309,7 +306,10 @@ class GitLabTracker:
         with self._errors("check token"):
             data = self._gl.http_get("/user")
         if not isinstance(data, dict) or "username" not in data:
-            raise RetryLater("GitLab check token: unexpected answer to GET /user")
+            # e.g. a 200 HTML page: GITLAB_URL points at something that isn't GitLab's API
+            raise _rejected(
+                f"GitLab check token: GET {self._url}/api/v4/user did not answer a user; check GITLAB_URL", None
+            )
         return str(data["username"])
 
     def project_exists(self, project: str) -> bool:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alembic.config import Config as AlembicConfig
-
 from alembic import command
+from alembic.config import Config as AlembicConfig
 
 SCRIPTS = Path(__file__).resolve().parent / "migrations"
 

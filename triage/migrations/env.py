@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from alembic import context
 from sqlmodel import SQLModel
 
 import triage.models  # noqa: F401 - registers the tables on SQLModel.metadata
-from alembic import context
 from triage.db import make_engine
 
 config = context.config

@@ -77,9 +77,19 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, worker
             services.set_wake(background.wake)
             background.start()
         app.state.worker = background
+        socket_mode = None
+        if bolt is not None and settings.slack_app_token:
+            # Socket Mode: Slack sends the same payloads over a websocket, so no public URL is needed.
+            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+            socket_mode = AsyncSocketModeHandler(bolt, settings.slack_app_token.get_secret_value())
+            await socket_mode.connect_async()
+            log.info("connected to Slack in Socket Mode")
         try:
             yield
         finally:
+            if socket_mode is not None:
+                await socket_mode.close_async()
             if background is not None:
                 background.stop()
             engine.dispose()

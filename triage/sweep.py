@@ -1,0 +1,426 @@
+"""The SLA sweep: reminders in the card's thread, the breach escalation, and "own the miss".
+
+Same dependency rule as `triage.services`: core, repo, models, outbox (and config, db); never Slack,
+GitLab, FastAPI or blocks. Everything the sweep decides becomes outbox entries that the worker delivers,
+so a Slack outage delays a reminder but never loses or repeats it.
+
+How it stays cheap and exactly-once:
+
+* Each open, unallocated request carries `next_check_at`, the instant of its next unhandled threshold
+  (indexed). The sweep reads only rows whose check is due, oldest first, a bounded batch per
+  transaction, locked with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL so concurrent workers split the
+  work (SQLite serialises writers with ``BEGIN IMMEDIATE``, see `triage.db`).
+* Thresholds are recomputed from the request's SLA clock events (start, pauses, stop), never stored,
+  so a pause moves them exactly as it moves the deadline (`triage.core.sla.threshold_times`).
+* Each notification's outbox `dedupe_key` is a pure function of (request, threshold), so even two
+  sweeps racing past the lock enqueue it once; the audit event is written only by the sweep whose
+  enqueue won.
+* The request's state is re-read under the row lock, in the transaction that enqueues: a request
+  claimed a moment before its threshold gets no reminder.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from triage import outbox, repo
+from triage.config import Config, Queue
+from triage.core import sla
+from triage.core.errors import InvalidTransition, NotAllowed
+from triage.core.gitlab_text import neutralize
+from triage.core.lifecycle import CLOSED_STATUSES
+from triage.db import session_scope
+from triage.models import Request, RequestEvent
+
+log = logging.getLogger(__name__)
+
+CLOCK_KINDS = {"sla_start": "start", "sla_pause": "pause", "sla_resume": "resume", "sla_stop": "stop"}
+REMINDER_EVENT = "sla_reminder"  # a reminder fraction was handled (sent, or skipped as superseded)
+BREACH_EVENT = "sla_breached"  # the breach (fraction 1.0) was handled: thread + leaders' channel
+BREACH_REASON_EVENT = "breach_reason"
+_SWEEP_EVENT_KINDS = (*CLOCK_KINDS, REMINDER_EVENT, BREACH_EVENT)
+
+# The option values of blocks.request_modal.breach_reason_modal (blocks.ids.BreachReason) and how the
+# GitLab note names them; services may not import blocks, so they are repeated here (a test keeps them equal).
+BREACH_REASONS: dict[str, str] = {
+    "capacity": "No SA had capacity",
+    "no_context": "Request lacked context",
+    "late_triage": "Seen too late",
+    "other": "Other",
+}
+
+_TYPE_NAMES = {"opportunity": "opportunity", "follow_up": "follow-up", "security_assessment": "security assessment",
+               "event": "event"}
+
+
+# ---------------------------------------------------------------- SLA of one request (pure)
+
+
+def calendar_of(config: Config, queue: Queue) -> sla.Calendar:
+    """The queue's SLA clock (same as `services.calendar_for`, which the sweep may not import)."""
+    return sla.Calendar.from_config(config.sla.clock, queue.timezone, queue.holidays, config.sla.business_hours)
+
+
+def target_of(config: Config, queue: Queue, request_type: str, expedite: bool) -> sla.Target:
+    targets = {k: sla.parse_duration(v) for k, v in config.sla.targets.model_dump().items()}
+    overrides = {k: sla.parse_duration(v) for k, v in queue.sla.model_dump().items() if v}
+    return sla.resolve_target(request_type, expedite, targets, overrides,
+                              day_length=calendar_of(config, queue).day_length)
+
+
+def clock_of(request: Request, events: Iterable[RequestEvent] = ()) -> sla.SlaClock:
+    """The request's SLA clock from its ``sla_*`` events; without any, it started at submission."""
+    clock_events = [sla.SlaClockEvent(e.at, CLOCK_KINDS[e.kind]) for e in events if e.kind in CLOCK_KINDS]
+    if not any(e.kind == "start" for e in clock_events):
+        clock_events.insert(0, sla.SlaClockEvent(request.created_at, "start"))
+    return sla.SlaClock.from_events(clock_events)
+
+
+def _key(fraction: float) -> float:
+    return round(float(fraction), 6)
+
+
+def handled_fractions(events: Iterable[RequestEvent]) -> set[float]:
+    """Thresholds already acted on (sent, or skipped because a later one superseded them)."""
+    done: set[float] = set()
+    for e in events:
+        if e.kind == BREACH_EVENT:
+            done.add(1.0)
+        elif e.kind == REMINDER_EVENT:
+            done.add(_key(e.detail.get("fraction", 0)))
+        if e.kind in (BREACH_EVENT, REMINDER_EVENT):
+            done.update(_key(f) for f in e.detail.get("skipped", ()))
+    return done
+
+
+@dataclass(frozen=True)
+class SlaState:
+    """What the sweep needs to know about one request's SLA as of `now`."""
+
+    queue: Queue
+    calendar: sla.Calendar
+    target: sla.Target
+    clock: sla.SlaClock
+    thresholds: tuple[tuple[float, datetime], ...]  # (fraction, when), 1.0 = breach; empty while paused
+    deadline: datetime | None  # None while paused (it keeps moving until the AE answers)
+
+    @property
+    def paused(self) -> bool:
+        return bool(self.clock.pauses) and self.clock.pauses[-1].end is None
+
+
+def sla_state(request: Request, config: Config, events: Sequence[RequestEvent] = ()) -> SlaState | None:
+    """The request's thresholds and deadline, or None when no reminder can apply any more
+    (allocated, closed, clock stopped, or its queue is no longer configured)."""
+    if request.allocated_at is not None or request.closed_at is not None or request.status in CLOSED_STATUSES:
+        return None
+    queue = config.queue(request.queue)
+    if queue is None:
+        log.warning("%s is in queue %r, which is no longer configured: no SLA reminders",
+                    request.reference, request.queue)
+        return None
+    clock = clock_of(request, events)
+    if clock.stop is not None:
+        return None
+    cal = calendar_of(config, queue)
+    target = target_of(config, queue, request.request_type, request.expedite)
+    state = SlaState(queue, cal, target, clock, (), None)
+    if state.paused:
+        return state
+    amount = target.as_timedelta(cal.day_length)
+    thresholds = tuple(sla.threshold_times(clock.start, amount, cal, config.sla.reminders, clock.pauses))
+    return SlaState(queue, cal, target, clock, thresholds, thresholds[-1][1])
+
+
+def schedule(request: Request, config: Config, now: datetime,
+             events: Sequence[RequestEvent] = ()) -> datetime | None:
+    """When the sweep should next look at this request: its earliest threshold not yet handled.
+
+    None when allocated, closed, paused (the resume reschedules) or every threshold is handled.
+    A threshold that has already passed unhandled (say, reached just before a pause) gives a time in
+    the past, which the next sweep picks up at once. `events` are the request's events; leave them
+    out for a new request (its clock starts at `created_at`). `now` is accepted for symmetry with the
+    sweep and for callers' clarity; the result does not depend on it.
+    """
+    del now  # thresholds of an unpaused clock do not depend on the present
+    state = sla_state(request, config, events)
+    if state is None or state.paused:
+        return None
+    handled = handled_fractions(events)
+    pending = [when for fraction, when in state.thresholds if _key(fraction) not in handled]
+    return min(pending, default=None)
+
+
+def reschedule(session: Session, request_id: int, config: Config, now: datetime) -> datetime | None:
+    """Recompute and store `next_check_at` inside the caller's transaction (after a resume, a reopen...)."""
+    request = repo.get_request(session=session, request_id=request_id)
+    if request is None:
+        return None
+    events = repo.events_of(session=session, request_id=request_id)
+    when = schedule(request, config, now, events)
+    session.execute(sa.update(Request).where(Request.id == request_id).values(next_check_at=when))
+    return when
+
+
+# ---------------------------------------------------------------- texts (Slack mrkdwn, built here)
+
+
+def _esc(text: str) -> str:
+    # Slack's three control characters (api.slack.com/reference/surfaces/formatting#escaping);
+    # blocks.text does this for Block Kit, which the sweep may not import.
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _mention_sas(queue: Queue) -> str:
+    if queue.sa_usergroup:
+        return f"<!subteam^{queue.sa_usergroup}>"
+    return " ".join(f"<@{u}>" for u in queue.sa_users)
+
+
+def _percent(fraction: float) -> str:
+    return f"{fraction * 100:.0f}%"
+
+
+def reminder_text(request: Request, state: SlaState, fraction: float, now: datetime) -> str:
+    waited = sla.format_duration(now - request.created_at)
+    who = _mention_sas(state.queue)
+    return (f"{who + ' ' if who else ''}*{request.reference}* ({_esc(request.customer_name)}) has been waiting "
+            f"{waited} for an SA: {_percent(fraction)} of its {state.target} SLA is used, "
+            f"{sla.humanize_left(state.deadline, now)}. Claim it from the card above.")
+
+
+def breach_thread_text(request: Request, state: SlaState, now: datetime, leaders_channel: str | None) -> str:
+    waited = sla.format_duration(now - request.created_at)
+    who = _mention_sas(state.queue)
+    told = f" The leaders have been told in <#{leaders_channel}>." if leaders_channel else ""
+    return (f":rotating_light: {who + ' ' if who else ''}*{request.reference}* ({_esc(request.customer_name)}) "
+            f"missed its {state.target} SLA: it has been waiting {waited} for an SA "
+            f"({sla.humanize_left(state.deadline, now)}).{told}")
+
+
+def _link(url: str | None, label: str) -> str | None:
+    if not url or any(c in url for c in "|<> "):
+        return None
+    return f"<{url}|{label}>"
+
+
+def breach_leaders_text(request: Request, state: SlaState, now: datetime) -> str:
+    waited = sla.format_duration(now - request.created_at)
+    due_local = state.deadline.astimezone(ZoneInfo(state.queue.timezone))
+    issue = _link(request.gitlab_url, f"GitLab issue #{request.gitlab_iid}") or "GitLab issue not filed yet"
+    kind = _TYPE_NAMES.get(request.request_type, request.request_type)
+    expedited = " (expedited)" if request.expedite else ""
+    return (f":rotating_light: *SLA missed: {request.reference}* for *{_esc(request.customer_name)}* in "
+            f"{_esc(state.queue.name)}: a {kind} request{expedited} from <@{request.requester}> has waited "
+            f"{waited} with no SA (target {state.target}, due {due_local:%a %d %b %H:%M} {due_local.tzname()}, "
+            f"{sla.humanize_left(state.deadline, now)}).\n{issue} · card in <#{request.slack_channel}>")
+
+
+# ---------------------------------------------------------------- the sweep
+
+
+@dataclass
+class SweepReport:
+    checked: int = 0  # due rows read (and locked)
+    reminders: int = 0  # reminder fractions enqueued
+    breaches: int = 0  # breach escalations enqueued
+    skipped: int = 0  # reminders superseded by a later threshold reached in the same sweep
+    due_dates: int = 0  # GitLab due dates moved to follow the deadline
+    batches: int = 0
+    more: bool = False  # stopped at max_batches with rows still due
+
+
+def _due_date(deadline: datetime, queue: Queue) -> date:
+    return deadline.astimezone(ZoneInfo(queue.timezone)).date()
+
+
+def _enqueue_slack(s: Session, request: Request, *, kind: str, key: str, now: datetime, lane: str | None = None,
+                   payload: dict | None = None) -> bool:
+    return outbox.enqueue(s, kind=kind, lane=lane or f"slack:{request.id}", dedupe_key=key, request_id=request.id,
+                          payload=payload, now=now)
+
+
+def _act(s: Session, request: Request, events: Sequence[RequestEvent], config: Config, now: datetime,
+         report: SweepReport) -> tuple[datetime | None, datetime]:
+    """Handle one locked, due request; returns its new (`next_check_at`, `deadline`)."""
+    state = sla_state(request, config, events)
+    if state is None or state.paused or state.deadline is None:
+        # Allocated, closed or waiting on the AE: the resume (or a reopen) reschedules.
+        return None, request.deadline
+
+    # The GitLab due date follows the deadline (the config's target may have changed, a resume moved it).
+    if state.deadline != request.deadline:
+        moved_day = _due_date(state.deadline, state.queue) != _due_date(request.deadline, state.queue)
+        if moved_day and outbox.enqueue(
+                s, kind="gitlab_update", lane=f"gitlab:{request.id}", request_id=request.id,
+                # Same key as services' resume path: whichever runs first sends it, the other is a no-op.
+                dedupe_key=f"due:{request.id}:{state.deadline.isoformat()}",
+                payload={"due_date": _due_date(state.deadline, state.queue).isoformat()}, now=now):
+            report.due_dates += 1
+
+    handled = handled_fractions(events)
+    passed = [f for f, when in state.thresholds if when <= now and _key(f) not in handled]
+    if passed:
+        # Only the latest threshold speaks: after a worker outage a thread gets one message, not a burst
+        # of stale ones ("50% used" is noise next to "SLA missed"). The others are recorded as skipped.
+        fraction, skipped = passed[-1], [_key(f) for f in passed[:-1]]
+        f = f"{fraction:g}"
+        breach = fraction >= 1.0
+        text = (breach_thread_text(request, state, now, config.slack.leaders_channel) if breach
+                else reminder_text(request, state, fraction, now))
+        if _enqueue_slack(s, request, kind="thread_reply", key=f"sla:{request.id}:{f}", now=now,
+                          payload={"text": text}):
+            _enqueue_slack(s, request, kind="card_update", key=f"sla:{request.id}:{f}:card", now=now)
+            if breach and config.slack.leaders_channel:
+                # Its own lane: the escalation must not wait behind a card that Slack has not taken yet.
+                _enqueue_slack(s, request, kind="post", key=f"sla:{request.id}:breach:leaders", now=now,
+                               lane=f"leaders:{request.id}",
+                               payload={"channel": config.slack.leaders_channel,
+                                        "text": breach_leaders_text(request, state, now)})
+            elif breach:
+                log.warning("%s breached its SLA but no [slack] leaders_channel is configured",
+                            request.reference)
+            detail = {"fraction": _key(fraction), "skipped": skipped, "deadline": state.deadline.isoformat()}
+            s.add(RequestEvent(request_id=request.id, kind=BREACH_EVENT if breach else REMINDER_EVENT,
+                               source="system", at=now, detail=detail))
+            report.breaches += breach
+            report.reminders += not breach
+            report.skipped += len(skipped)
+        handled.update({_key(fraction), *skipped})
+    pending = [when for f, when in state.thresholds if _key(f) not in handled]
+    nxt = min(pending, default=None)
+    # Never hand back a time already due, or this batch's rows would come round again forever.
+    return (nxt if nxt is None or nxt > now else now + timedelta(minutes=1)), state.deadline
+
+
+def sweep_batch(engine: Engine, config: Config, *, now: datetime, limit: int = 500) -> tuple[int, SweepReport]:
+    """One transaction: lock up to `limit` due requests, act on each, store their next check."""
+    report = SweepReport(batches=1)
+    with session_scope(engine) as s:
+        query = select(Request).where(Request.next_check_at <= now).order_by(Request.next_check_at).limit(limit)
+        if engine.dialect.name == "postgresql":
+            # Concurrent workers take disjoint batches; a row being claimed right now is skipped and its
+            # claim clears next_check_at. The lock also makes the status we read here the current one.
+            query = query.with_for_update(skip_locked=True)
+        requests = list(s.exec(query).all())
+        if not requests:
+            return 0, report
+        ids = [r.id for r in requests]
+        by_request: dict[int, list[RequestEvent]] = {i: [] for i in ids}
+        for e in s.exec(select(RequestEvent).where(RequestEvent.request_id.in_(ids),
+                                                   RequestEvent.kind.in_(_SWEEP_EVENT_KINDS))
+                        .order_by(RequestEvent.id)).all():
+            by_request[e.request_id].append(e)
+        updates = []
+        for r in requests:
+            try:
+                nxt, deadline = _act(s, r, by_request[r.id], config, now, report)
+            except (ValueError, RuntimeError) as e:
+                # Bad data or config for this one request (say, an SLA target the config no longer
+                # parses): log it and stop checking it rather than failing every other request's reminder.
+                log.error("SLA sweep skipped %s: %s", r.reference, e)
+                nxt, deadline = None, r.deadline
+            updates.append({"id": r.id, "next_check_at": nxt, "deadline": deadline})
+        s.flush()
+        s.execute(sa.update(Request), updates)  # one executemany by primary key
+        report.checked = len(requests)
+    return len(requests), report
+
+
+def sweep(engine: Engine, config: Config, *, now: datetime, limit: int = 500, max_batches: int = 20) -> SweepReport:
+    """Act on every request whose SLA check is due as of `now`, `limit` rows per transaction.
+
+    Safe to run twice and concurrently. Stops after `max_batches` (report.more says rows remain), so one
+    worker pass stays bounded; the next pass carries on.
+    """
+    if now.tzinfo is None:
+        raise ValueError("sweep needs a timezone-aware `now`")
+    total = SweepReport()
+    for _ in range(max_batches):
+        n, batch = sweep_batch(engine, config, now=now, limit=limit)
+        total.batches += batch.batches if n else 0
+        total.checked += batch.checked
+        total.reminders += batch.reminders
+        total.breaches += batch.breaches
+        total.skipped += batch.skipped
+        total.due_dates += batch.due_dates
+        if n < limit:
+            break
+    else:
+        total.more = True
+    if total.checked:
+        log.info("SLA sweep: %d checked, %d reminders, %d breaches", total.checked, total.reminders,
+                 total.breaches)
+    return total
+
+
+# ---------------------------------------------------------------- own the miss
+
+
+@dataclass(frozen=True)
+class BreachReasonResult:
+    request: Request
+    changed: bool
+    message: str
+
+
+def is_breached(request: Request, now: datetime) -> bool:
+    """Whether the request missed its SLA: allocated after its deadline, or still waiting past it."""
+    return (request.allocated_at or now) > request.deadline
+
+
+def record_breach_reason(engine: Engine, request_id: int, actor: str, reason: str, note: str | None,
+                         now: datetime, *, config: Config) -> BreachReasonResult:
+    """Store why a request missed its SLA: `Request.breach_reason`, an audit event, a GitLab note and
+    a line in the card's thread. Leaders and the SA who holds the request may record it; recording
+    again replaces the reason (the audit trail keeps both). The same reason and note again is a no-op,
+    so a repeated modal submission changes nothing.
+    """
+    if reason not in BREACH_REASONS:
+        raise InvalidTransition(f"Unknown reason {reason!r}; choose one of the listed reasons.")
+    note = (note or "").strip()
+    if reason == "other" and not note:
+        raise InvalidTransition("Say what happened in the note when the reason is “Other”.")
+    with session_scope(engine) as s:
+        query = select(Request).where(Request.id == request_id)
+        if engine.dialect.name == "postgresql":
+            query = query.with_for_update()
+        request = s.exec(query).first()
+        if request is None:
+            raise InvalidTransition(f"There is no request {request_id}.")
+        if actor not in config.slack.leaders and actor != request.owner:
+            raise NotAllowed("Only leaders and the SA who has this request can record why its SLA was missed.")
+        if not is_breached(request, now):
+            raise InvalidTransition(f"{request.reference} has not missed its SLA.")
+        last = s.exec(select(RequestEvent).where(RequestEvent.request_id == request_id,
+                                                 RequestEvent.kind == BREACH_REASON_EVENT)
+                      .order_by(RequestEvent.id.desc()).limit(1)).first()
+        if last is not None and last.detail.get("reason") == reason and (last.detail.get("note") or "") == note:
+            return BreachReasonResult(request, False, f"That reason is already recorded for {request.reference}.")
+        event = repo.add_event(session=s, request_id=request_id, kind=BREACH_REASON_EVENT, source="slack",
+                               actor=actor, at=now, reason=reason, note=note or None,
+                               previous=request.breach_reason)
+        request.breach_reason, request.updated_at = reason, now
+        s.add(request)
+        s.flush()
+        label = BREACH_REASONS[reason]
+        body = f"**SLA missed: {label}** (recorded in Slack)"
+        if note:
+            body += "\n\n" + "\n".join("> " + line for line in neutralize(note).splitlines())
+        outbox.enqueue(s, kind="gitlab_note", lane=f"gitlab:{request_id}", request_id=request_id,
+                       dedupe_key=f"breach_reason:{request_id}:{event.id}", payload={"body": body}, now=now)
+        thread = f"<@{actor}> recorded why the SLA was missed: *{_esc(label)}*"
+        if note:
+            thread += "\n" + "\n".join("> " + line for line in _esc(note).splitlines())
+        outbox.enqueue(s, kind="thread_reply", lane=f"slack:{request_id}", request_id=request_id,
+                       dedupe_key=f"breach_reason_thread:{request_id}:{event.id}", payload={"text": thread},
+                       now=now)
+    return BreachReasonResult(request, True, f"Thanks: the reason is on {request.reference} and its issue.")
