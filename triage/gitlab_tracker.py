@@ -174,7 +174,9 @@ class GitLabTracker:
                     state="all",
                     order_by="created_at",
                     sort="asc",
+                    # Every issue the app files shares the marker's words; the window keeps this a short list.
                     **{"in": "description"},
+                    **({"created_after": _iso(created_after)} if created_after is not None else {}),
                 ),
                 project,
                 marker,

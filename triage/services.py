@@ -40,7 +40,8 @@ class IssueRefLike(Protocol):
 class Tracker(Protocol):
     def create_issue(self, project: str, *, title: str, description: str, labels: list[str],
                      due_date: date) -> IssueRefLike: ...
-    def find_issue_by_marker(self, project: str, marker: str) -> IssueRefLike | None: ...
+    def find_issue_by_marker(self, project: str, marker: str, *,
+                             created_after: datetime | None = None) -> IssueRefLike | None: ...
     def update_issue(self, project: str, iid: int, *, add_labels: Sequence[str] = (),
                      remove_labels: Sequence[str] = (), assignee_ids: list[int] | None = None,
                      state_event: str | None = None, due_date: date | None = None) -> Any: ...
@@ -94,6 +95,7 @@ class Duplicate:
 class DeliveryReport:
     delivered: int = 0
     retried: int = 0
+    claimed: int = 0
     errors: list[str] = field(default_factory=list)
 
 
@@ -708,6 +710,7 @@ class Services(WorkMixin):
         kinds = [k for k, (needs_gitlab, needs_slack) in _HANDLERS_NEED.items()
                  if (tracker or not needs_gitlab) and (notifier or not needs_slack)]
         for entry in outbox.claim_due(self.engine, now=now, limit=limit, kinds=kinds):
+            report.claimed += 1
             handler = getattr(self, f"_do_{entry.kind}")
             try:
                 handler(entry, tracker=tracker, notifier=notifier, now=now)
@@ -776,7 +779,8 @@ class Services(WorkMixin):
         ref = None
         if entry.attempts > 1:
             # An earlier attempt may have created the issue and died before recording it.
-            ref = tracker.find_issue_by_marker(request.gitlab_project, marker(request.id))
+            ref = tracker.find_issue_by_marker(request.gitlab_project, marker(request.id),
+                                               created_after=request.created_at - timedelta(minutes=5))
         if ref is None:
             labels = labels_for_new_request(request.request_type, request.fields.get("asks", []),
                                             request.expedite)

@@ -79,14 +79,16 @@ class Worker:
         return PassReport(delivery, repaired)
 
     def _drain(self, now: datetime) -> DeliveryReport:
-        """Deliver what is due, batch after batch: each batch takes one entry per lane, in order."""
+        """Deliver what is due, batch after batch (each batch takes one entry per lane, in order), until
+        nothing is due: a failure can enqueue something due now (the AE's "queued" DM). Failed entries
+        are due again no sooner than a second later, so this ends."""
         total = DeliveryReport()
         while True:
             batch = self.services.deliver_due(tracker=self.tracker, notifier=self.notifier, now=now)
             total.delivered += batch.delivered
             total.retried += batch.retried
             total.errors += batch.errors
-            if batch.delivered == 0:
+            if batch.claimed == 0:
                 return total
 
     def wake(self) -> None:

@@ -44,6 +44,7 @@ import re
 import socket
 import threading
 import time
+import traceback
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from email.utils import format_datetime
@@ -248,9 +249,7 @@ def _fuzzy_match(text: str | None, query: str) -> bool:
     if not query:
         return True
     haystack = (text or "").lower()
-    terms = [
-        m.group(1) if m.group(1) is not None else m.group(0) for m in re.finditer(r'"([^"]*)"|[^\s"]+', query)
-    ]
+    terms = [m.group(1) if m.group(1) is not None else m.group(0) for m in re.finditer(r'"([^"]*)"|[^\s"]+', query)]
     terms = [t for t in terms if len(t) >= 3]
     if terms:
         return all(t.lower() in haystack for t in terms)
@@ -298,20 +297,16 @@ _SUBSTITUTIONS = {"shrug": "¯\\_(ツ)_/¯", "tableflip": "(╯°□°)╯︵ �
 
 def _flatten_form(raw: dict[str, list[str]]) -> dict[str, Any]:
     """parse_qs output -> params: ``key[]`` becomes ``key`` with all its values, others keep the last."""
-    return {
-        (k[:-2] if k.endswith("[]") else k): (list(v) if k.endswith("[]") else v[-1]) for k, v in raw.items()
-    }
+    return {(k[:-2] if k.endswith("[]") else k): (list(v) if k.endswith("[]") else v[-1]) for k, v in raw.items()}
 
 
 def _label_refs(arg: str) -> list[str]:
-    return [
-        m.group(1) if m.group(1) is not None else m.group(2)
-        for m in re.finditer(r'~"([^"]+)"|~([^\s~"]+)', arg)
-    ]
+    return [m.group(1) if m.group(1) is not None else m.group(2) for m in re.finditer(r'~"([^"]+)"|~([^\s~"]+)', arg)]
 
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in separate writes; avoid 40 ms delayed-ACK stalls
     server_version = "FakeGitLab/17"
     fake: FakeGitLab  # set on a subclass per server
 
@@ -372,13 +367,16 @@ class _Handler(BaseHTTPRequestHandler):
             data = b""
         else:
             data = json.dumps(reply.body).encode()
-        self.send_response(reply.status)
-        self.send_header("Content-Type", reply.content_type)
-        self.send_header("Content-Length", str(len(data)))
-        for k, v in reply.headers.items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(data)
+        try:
+            self.send_response(reply.status)
+            self.send_header("Content-Type", reply.content_type)
+            self.send_header("Content-Length", str(len(data)))
+            for k, v in reply.headers.items():
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(data)
+        except OSError:  # the client gave up (its timeout is shorter than set_delay)
+            self.close_connection = True
 
 
 class FakeGitLab:
@@ -404,7 +402,9 @@ class FakeGitLab:
         self._projects: dict[int, dict[str, Any]] = {}
         self._users: dict[int, dict[str, Any]] = {}
         self._issues_by_id: dict[int, tuple[int, int]] = {}
-        self.bot = self.add_user(username, name="Triage Bot", id=1, bot=True)
+        self.server_errors: list[str] = []  # tracebacks of bugs in the fake itself (answered with 500)
+        self.bot: dict[str, Any] = self.add_user(username, name="Triage Bot", id=1, bot=True)  # token's user
+        self._bot_id = self.bot["id"]
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> FakeGitLab:
@@ -416,7 +416,9 @@ class FakeGitLab:
         server.block_on_close = False
         self._server = server
         self._url = f"http://127.0.0.1:{server.server_address[1]}"
-        self._thread = threading.Thread(target=server.serve_forever, name="fake-gitlab", daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.02}, name="fake-gitlab", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -453,9 +455,7 @@ class FakeGitLab:
             (self._conns.add if add else self._conns.discard)(conn)
 
     # ------------------------------------------------------------------ controls
-    def fail(
-        self, method: str, path_regex: str, *, status: int, retry_after: int | None = None, times: int = 1
-    ):
+    def fail(self, method: str, path_regex: str, *, status: int, retry_after: int | None = None, times: int = 1):
         """The next ``times`` matching requests get ``status`` without being applied.
 
         ``method`` is an HTTP verb or ``*``; ``path_regex`` is searched in the raw and the decoded path.
@@ -660,9 +660,7 @@ class FakeGitLab:
         with self._lock:
             p = self._project(project)
             issue = self._issue(p, iid)
-            return [
-                self._render_note(p, issue, n) for n in issue["notes"] if include_system or not n["system"]
-            ]
+            return [self._render_note(p, issue, n) for n in issue["notes"] if include_system or not n["system"]]
 
     def labels(self, project: str | int) -> list[dict[str, Any]]:
         with self._lock:
@@ -710,19 +708,13 @@ class FakeGitLab:
                 for name in labels:
                     self._ensure_label(p, name)
             assignee_ids = (
-                None
-                if assignee_usernames is None
-                else [self._user_by_username(u)["id"] for u in assignee_usernames]
+                None if assignee_usernames is None else [self._user_by_username(u)["id"] for u in assignee_usernames]
             )
-            changes = self._mutate(
-                p, issue, actor, labels=labels, assignee_ids=assignee_ids, state_event=state_event
-            )
+            changes = self._mutate(p, issue, actor, labels=labels, assignee_ids=assignee_ids, state_event=state_event)
             action = {"close": "close", "reopen": "reopen"}.get(state_event or "", "update")
             return self._issue_hook(p, issue, actor, action, changes)
 
-    def note_hook_payload(
-        self, project: str | int, iid: int, note_body: str, author_username: str
-    ) -> dict[str, Any]:
+    def note_hook_payload(self, project: str | int, iid: int, note_body: str, author_username: str) -> dict[str, Any]:
         """A person comments on the issue: stores the note (quick actions NOT interpreted) and returns the
         Note Hook payload GitLab would send, shaped like ``webhooks/note_event_issue.json``."""
         with self._lock:
@@ -791,9 +783,7 @@ class FakeGitLab:
     def _ensure_label(self, p: dict[str, Any], name: str) -> dict[str, Any]:
         return self._find_label(p, name) or self._new_label(p, name, DEFAULT_LABEL_COLOR, None)
 
-    def _new_issue(
-        self, p: dict[str, Any], *, title: str, description: str, author_id: int
-    ) -> dict[str, Any]:
+    def _new_issue(self, p: dict[str, Any], *, title: str, description: str, author_id: int) -> dict[str, Any]:
         now = self._tick()
         issue = {
             "id": self._next_id("issue") + 1000,
@@ -947,17 +937,11 @@ class FakeGitLab:
         if "description" in changed:
             system.append("changed the description")
         if "due_date" in changed:
-            system.append(
-                f"changed due date to {issue['due_date']}" if issue["due_date"] else "removed due date"
-            )
+            system.append(f"changed due date to {issue['due_date']}" if issue["due_date"] else "removed due date")
         if "confidential" in changed:
-            system.append(
-                "made the issue confidential" if issue["confidential"] else "made the issue visible"
-            )
+            system.append("made the issue confidential" if issue["confidential"] else "made the issue visible")
         if "discussion_locked" in changed:
-            system.append(
-                "locked the discussion" if issue["discussion_locked"] else "unlocked the discussion"
-            )
+            system.append("locked the discussion" if issue["discussion_locked"] else "unlocked the discussion")
         if "state" in changed:
             system.append("closed" if issue["state"] == "closed" else "reopened")
         for text in system:
@@ -975,9 +959,7 @@ class FakeGitLab:
             }
         if "assignee_ids" in changed:
             changes["assignees"] = {
-                "previous": [
-                    self._hook_user(self._users[i]) for i in before["assignee_ids"] if i in self._users
-                ],
+                "previous": [self._hook_user(self._users[i]) for i in before["assignee_ids"] if i in self._users],
                 "current": [self._hook_user(self._users[i]) for i in issue["assignee_ids"]],
             }
         if "due_date" in changed:
@@ -1556,6 +1538,9 @@ class FakeGitLab:
                 reply = self._route(call)
             except _HTTPError as e:
                 reply = _Reply(e.status, e.body)
+            except Exception:  # a bug in the fake: answer like GitLab's 500 and keep the traceback
+                self.server_errors.append(traceback.format_exc())
+                reply = _Reply(500, {"message": "500 Internal Server Error"})
             drop = False
             for rule in self._drop_rules:
                 if rule.matches(call):
@@ -1609,7 +1594,7 @@ class FakeGitLab:
         m = call.method
         n = len(seg)
         if seg == ["user"] and m == "GET":
-            return _Reply(200, self._render_user(self.bot, detail=True, me=True))
+            return _Reply(200, self._render_user(self._users[self._bot_id], detail=True, me=True))
         if seg[0] == "users":
             if n == 1 and m == "GET":
                 return self._list_users(req)
@@ -1621,14 +1606,12 @@ class FakeGitLab:
         if seg[0] == "projects" and n >= 2:
             p = self._project(seg[1])
             rest, k = seg[2:], n - 2
-            if k == 0 and m == "GET":
-                return _Reply(200, self._render_project(p))
+            if k == 0:
+                return self._only(m, "GET") or _Reply(200, self._render_project(p))
             if rest[0] == "issues":
                 if k == 1:
                     return (
-                        self._list_issues(req, p)
-                        if m == "GET"
-                        else self._only(m, "POST") or self._create_issue(req, p)
+                        self._list_issues(req, p) if m == "GET" else self._only(m, "POST") or self._create_issue(req, p)
                     )
                 issue = self._issue(p, rest[1])
                 if k == 2:
@@ -1650,9 +1633,7 @@ class FakeGitLab:
             if rest[0] == "labels":
                 if k == 1:
                     return (
-                        self._list_labels(req, p)
-                        if m == "GET"
-                        else self._only(m, "POST") or self._create_label(req, p)
+                        self._list_labels(req, p) if m == "GET" else self._only(m, "POST") or self._create_label(req, p)
                     )
                 if k == 2 and m == "GET":
                     key = rest[1]
@@ -1714,10 +1695,7 @@ class FakeGitLab:
 
         def link(to: int) -> str:
             pairs = [
-                (k, v)
-                for k, vs in req.query.items()
-                if k not in ("page", "per_page", "private_token")
-                for v in vs
+                (k, v) for k, vs in req.query.items() if k not in ("page", "per_page", "private_token") for v in vs
             ]
             pairs += [("page", str(to)), ("per_page", str(per_page))]
             return f"{self._base()}{req.path}?{urlencode(pairs)}"
@@ -1811,16 +1789,14 @@ class FakeGitLab:
         labels = _labels_param(params.get("labels"))
         for name in labels:
             self._ensure_label(p, name)
-        issue = self._new_issue(
-            p, title=str(params["title"]).strip(), description=text, author_id=self.bot["id"]
-        )
+        issue = self._new_issue(p, title=str(params["title"]).strip(), description=text, author_id=self.bot["id"])
         issue["labels"] = labels
         issue["assignee_ids"] = [i for i in assignees if i in self._users]
         issue["due_date"] = None if due is _UNSET else due
         if "confidential" in params:
             issue["confidential"] = _bool(params["confidential"])
         if commands:
-            self._interpret(p, issue, commands, "description", self.bot)
+            self._interpret(p, issue, commands, "description", self._users[self._bot_id])
         return _Reply(201, self._render_issue(p, issue))
 
     def _update_issue(self, req: _Req, p: dict[str, Any], issue: dict[str, Any]) -> _Reply:
@@ -1870,7 +1846,7 @@ class FakeGitLab:
         self._mutate(
             p,
             issue,
-            self.bot,
+            self._users[self._bot_id],
             title=str(params["title"]).strip() if "title" in params else None,
             description=description,
             labels=labels,
@@ -1883,7 +1859,7 @@ class FakeGitLab:
             discussion_locked=_bool(params["discussion_locked"]) if "discussion_locked" in params else None,
         )
         if commands:
-            self._interpret(p, issue, commands, "description", self.bot)
+            self._interpret(p, issue, commands, "description", self._users[self._bot_id])
         return _Reply(200, self._render_issue(p, issue))
 
     def _list_issues(self, req: _Req, p: dict[str, Any]) -> _Reply:
@@ -1893,11 +1869,7 @@ class FakeGitLab:
         if state in ("opened", "closed"):
             issues = [i for i in issues if i["state"] == state]
         if params.get("labels") not in (None, ""):
-            raw = (
-                str(params["labels"])
-                if not isinstance(params["labels"], list)
-                else ",".join(params["labels"])
-            )
+            raw = str(params["labels"]) if not isinstance(params["labels"], list) else ",".join(params["labels"])
             if raw.lower() == "none":
                 issues = [i for i in issues if not i["labels"]]
             elif raw.lower() == "any":
@@ -1912,9 +1884,7 @@ class FakeGitLab:
             columns = [c.strip() for c in str(params.get("in") or "title,description").split(",")]
             q = str(params["search"])
             issues = [
-                i
-                for i in issues
-                if any(_fuzzy_match(i.get(c), q) for c in columns if c in ("title", "description"))
+                i for i in issues if any(_fuzzy_match(i.get(c), q) for c in columns if c in ("title", "description"))
             ]
         for key, field_name, after in (
             ("updated_after", "updated_at", True),
@@ -1930,11 +1900,7 @@ class FakeGitLab:
                 issues = [i for i in issues if (i[field_name] >= bound if after else i[field_name] <= bound)]
         if params.get("assignee_username"):
             want_u = str(params["assignee_username"]).lower()
-            issues = [
-                i
-                for i in issues
-                if any(self._users[a]["username"].lower() == want_u for a in i["assignee_ids"])
-            ]
+            issues = [i for i in issues if any(self._users[a]["username"].lower() == want_u for a in i["assignee_ids"])]
         if params.get("assignee_id") not in (None, ""):
             raw_a = str(params["assignee_id"])
             if raw_a.lower() == "none":
@@ -1960,9 +1926,7 @@ class FakeGitLab:
         sort = params.get("sort") or "desc"
         if sort not in ("asc", "desc"):
             raise _HTTPError(400, {"error": "sort does not have a valid value"})
-        key_field = (
-            order_by if order_by in ("created_at", "updated_at", "due_date", "title") else "created_at"
-        )
+        key_field = order_by if order_by in ("created_at", "updated_at", "due_date", "title") else "created_at"
 
         def sort_key(i: dict[str, Any]) -> tuple[Any, ...]:
             v = i[key_field]
@@ -1997,11 +1961,9 @@ class FakeGitLab:
         if len(body) > MAX_NOTE:
             raise _HTTPError(400, {"message": {"note": [f"is too long (maximum is {MAX_NOTE} characters)"]}})
         text, commands = _extract_quick_actions(body)
-        changes = self._interpret(p, issue, commands, "note", self.bot) if commands else {}
+        changes = self._interpret(p, issue, commands, "note", self._users[self._bot_id]) if commands else {}
         if commands and not text.strip():
-            return _Reply(
-                202, {"commands_changes": changes, "summary": [f"/{c} {a}".strip() for c, a in commands]}
-            )
+            return _Reply(202, {"commands_changes": changes, "summary": [f"/{c} {a}".strip() for c, a in commands]})
         note = self._new_note(issue, text, self.bot["id"], system=False)
         return _Reply(201, self._render_note(p, issue, note))
 
