@@ -102,10 +102,11 @@ def check(settings: Settings, *, out: Callable[[str], None] = print) -> int:
                 missing = tracker.plan_setup(q.gitlab_project, LABEL_SPECS, list(BOARD_LISTS))
                 line(not missing, f"{q.key}: labels and board",
                      "all there" if not missing else f"{len(missing)} missing: run `triage setup`")
-                hooks = tracker.hook_status(q.gitlab_project)
-                active = [h for h in hooks if not h.get("disabled")]
+                hooks = [h for h in tracker.hook_status(q.gitlab_project)
+                         if h.get("issues_events") and h.get("note_events")]
+                active = [h for h in hooks if h.get("ok")]
                 if not hooks:
-                    line(False, f"{q.key}: webhook", "none sends issue and note events: add one to "
+                    line(False, f"{q.key}: webhook", "none sends issue and comment events: add one for "
                          "/gitlab/webhook (README, 'Configuring GitLab')")
                 else:
                     line(bool(active), f"{q.key}: webhook",
