@@ -93,3 +93,12 @@ def pending_count(session: Session) -> int:
 def next_due(session: Session) -> datetime | None:
     return session.exec(select(sa.func.min(OutboxEntry.next_attempt_at))
                         .where(OutboxEntry.done_at.is_(None))).one()
+
+
+def backlog(session: Session) -> tuple[int, str | None]:
+    """How many entries wait, and the error of the longest-waiting failed one (for /healthz)."""
+    waiting = pending_count(session)
+    error = session.exec(select(OutboxEntry.last_error).where(OutboxEntry.done_at.is_(None),
+                                                              OutboxEntry.last_error.is_not(None))
+                         .order_by(OutboxEntry.id).limit(1)).first()
+    return waiting, error

@@ -13,8 +13,8 @@ How it stays cheap and exactly-once:
 * Thresholds are recomputed from the request's SLA clock events (start, pauses, stop), never stored,
   so a pause moves them exactly as it moves the deadline (`triage.core.sla.threshold_times`).
 * Each notification's outbox `dedupe_key` is a pure function of (request, threshold), so even two
-  sweeps racing past the lock enqueue it once; the audit event is written only by the sweep whose
-  enqueue won.
+  sweeps racing past the lock enqueue it once. The audit event (``sla_reminder``/``sla_breached``),
+  which also records what is handled, is written by the one sweep holding the row.
 * The request's state is re-read under the row lock, in the transaction that enqueues: a request
   claimed a moment before its threshold gets no reminder.
 """
@@ -243,8 +243,8 @@ def _due_date(deadline: datetime, queue: Queue) -> date:
 
 
 def _enqueue_slack(s: Session, request: Request, *, kind: str, key: str, now: datetime, lane: str | None = None,
-                   payload: dict | None = None) -> bool:
-    return outbox.enqueue(s, kind=kind, lane=lane or f"slack:{request.id}", dedupe_key=key, request_id=request.id,
+                   payload: dict | None = None) -> None:
+    outbox.enqueue(s, kind=kind, lane=lane or f"slack:{request.id}", dedupe_key=key, request_id=request.id,
                           payload=payload, now=now)
 
 
@@ -259,11 +259,11 @@ def _act(s: Session, request: Request, events: Sequence[RequestEvent], config: C
     # The GitLab due date follows the deadline (the config's target may have changed, a resume moved it).
     if state.deadline != request.deadline:
         moved_day = _due_date(state.deadline, state.queue) != _due_date(request.deadline, state.queue)
-        if moved_day and outbox.enqueue(
-                s, kind="gitlab_update", lane=f"gitlab:{request.id}", request_id=request.id,
-                # Same key as services' resume path: whichever runs first sends it, the other is a no-op.
-                dedupe_key=f"due:{request.id}:{state.deadline.isoformat()}",
-                payload={"due_date": _due_date(state.deadline, state.queue).isoformat()}, now=now):
+        if moved_day:
+            outbox.enqueue(s, kind="gitlab_update", lane=f"gitlab:{request.id}", request_id=request.id,
+                           # Same key as services' resume path: whichever runs first sends it, the other is a no-op.
+                           dedupe_key=f"due:{request.id}:{state.deadline.isoformat()}",
+                           payload={"due_date": _due_date(state.deadline, state.queue).isoformat()}, now=now)
             report.due_dates += 1
 
     handled = handled_fractions(events)
@@ -276,24 +276,26 @@ def _act(s: Session, request: Request, events: Sequence[RequestEvent], config: C
         breach = fraction >= 1.0
         text = (breach_thread_text(request, state, now, config.slack.leaders_channel) if breach
                 else reminder_text(request, state, fraction, now))
-        if _enqueue_slack(s, request, kind="thread_reply", key=f"sla:{request.id}:{f}", now=now,
-                          payload={"text": text}):
-            _enqueue_slack(s, request, kind="card_update", key=f"sla:{request.id}:{f}:card", now=now)
-            if breach and config.slack.leaders_channel:
-                # Its own lane: the escalation must not wait behind a card that Slack has not taken yet.
-                _enqueue_slack(s, request, kind="post", key=f"sla:{request.id}:breach:leaders", now=now,
-                               lane=f"leaders:{request.id}",
-                               payload={"channel": config.slack.leaders_channel,
-                                        "text": breach_leaders_text(request, state, now)})
-            elif breach:
-                log.warning("%s breached its SLA but no [slack] leaders_channel is configured",
-                            request.reference)
-            detail = {"fraction": _key(fraction), "skipped": skipped, "deadline": state.deadline.isoformat()}
-            s.add(RequestEvent(request_id=request.id, kind=BREACH_EVENT if breach else REMINDER_EVENT,
-                               source="system", at=now, detail=detail))
-            report.breaches += breach
-            report.reminders += not breach
-            report.skipped += len(skipped)
+        # Each entry's key is a pure function of (request, threshold), so it lands once whatever happens;
+        # the audit event relies on the row lock instead: only one sweep at a time holds this request, and
+        # it sees the events of every sweep that held it before.
+        _enqueue_slack(s, request, kind="thread_reply", key=f"sla:{request.id}:{f}", now=now,
+                       payload={"text": text, "unless_allocated": not breach})
+        _enqueue_slack(s, request, kind="card_update", key=f"sla:{request.id}:{f}:card", now=now)
+        if breach and config.slack.leaders_channel:
+            # Its own lane: the escalation must not wait behind a card that Slack has not taken yet.
+            _enqueue_slack(s, request, kind="post", key=f"sla:{request.id}:breach:leaders", now=now,
+                           lane=f"leaders:{request.id}",
+                           payload={"channel": config.slack.leaders_channel,
+                                    "text": breach_leaders_text(request, state, now)})
+        elif breach:
+            log.warning("%s breached its SLA but no [slack] leaders_channel is configured", request.reference)
+        detail = {"fraction": _key(fraction), "skipped": skipped, "deadline": state.deadline.isoformat()}
+        s.add(RequestEvent(request_id=request.id, kind=BREACH_EVENT if breach else REMINDER_EVENT,
+                           source="system", at=now, detail=detail))
+        report.breaches += breach
+        report.reminders += not breach
+        report.skipped += len(skipped)
         handled.update({_key(fraction), *skipped})
     pending = [when for f, when in state.thresholds if _key(f) not in handled]
     nxt = min(pending, default=None)

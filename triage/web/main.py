@@ -7,8 +7,9 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
+from triage import outbox
 from triage.config import Settings
-from triage.db import make_engine, ping
+from triage.db import make_engine, ping, session_scope
 from triage.services import Services
 from triage.web.gitlab_routes import gitlab_router
 from triage.web.slack_routes import slack_router
@@ -32,11 +33,18 @@ def _health(settings: Settings, services: Services) -> dict[str, Any]:
         gitlab = {"ok": True, "detail": f"configured for {settings.gitlab_url}"}
     else:
         gitlab = {"ok": False, "detail": "not configured: set GITLAB_TOKEN (and GITLAB_URL if not gitlab.com)"}
+    try:
+        with session_scope(services.engine) as s:
+            waiting, oldest_error = outbox.backlog(s)
+        detail = f"{waiting} side effect(s) waiting" + (f"; last error: {oldest_error}" if oldest_error else "")
+        backlog = {"ok": oldest_error is None, "detail": detail}
+    except Exception as e:  # noqa: BLE001 - report, don't raise
+        backlog = {"ok": False, "detail": f"unreadable: {e.__class__.__name__}"}
     queues = len(settings.config.queues)
     status = "ok" if database["ok"] and slack["ok"] and gitlab["ok"] and queues else (
         "degraded" if database["ok"] else "down")
     return {"status": status, "database": database, "slack": slack, "gitlab": gitlab,
-            "queues": {"ok": queues > 0, "detail": f"{queues} configured" if queues else
+            "outbox": backlog, "queues": {"ok": queues > 0, "detail": f"{queues} configured" if queues else
                        "none configured: copy triage.example.toml to the TRIAGE_CONFIG path"}}
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from slack_bolt.async_app import AsyncApp
 
@@ -11,6 +11,7 @@ from blocks.ids import CallbackId, Field
 from blocks.request_modal import request_modal, text_modal
 from blocks.text import escape, link
 from triage.core import fields
+from triage.core.sla import parse_duration
 from triage.services import Duplicate, Services
 from triage.slack.forms import ModalMeta, read_state
 from triage.slack.listeners import run
@@ -19,10 +20,8 @@ log = logging.getLogger(__name__)
 
 
 def event_notice(services: Services) -> timedelta:
-    target = services.config.sla.targets.event
-    from triage.core.sla import parse_duration
-
-    t = parse_duration(target)
+    """How far ahead an event must be asked for: the event SLA, counted in calendar days."""
+    t = parse_duration(services.config.sla.targets.event)
     return timedelta(days=t.days, minutes=t.minutes)
 
 
@@ -55,8 +54,10 @@ def register(app: AsyncApp, services: Services) -> None:
         user = body["user"]["id"]
         values = read_state(view["state"]["values"])
         meta = ModalMeta.load(view.get("private_metadata"))
+        queue = services.config.queue(values.get("queue") or "")
+        # "Not in the past" and the event notice are judged by the queue's calendar day.
         result = fields.validate(values, now=services.now(), queue_keys=services.config.queue_keys,
-                                 event_notice=event_notice(services))
+                                 event_notice=event_notice(services), tz=queue.tz if queue else UTC)
         if result.errors:
             await ack(response_action="errors", errors=result.errors)
             return
