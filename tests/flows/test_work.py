@@ -297,3 +297,41 @@ def test_drift_repair_does_not_undo_changes_still_queued_for_gitlab(client, fake
     services.claim(1, SA1)
     run_once(settings, now + timedelta(minutes=6))  # the PUT fails; the board still shows it unclaimed
     assert services.get(1).owner == SA1 and services.get(1).status == "claimed"
+
+
+def submit_small_modal(client, fake_slack, user: str, field: str, text: str):
+    opened = list(fake_slack.views.values())[-1]
+    p = load_payload("view_submission_bolt_minimal.json")
+    p["user"] = {"id": user, "username": "u", "name": "u", "team_id": "T111"}
+    p["view"] = {**opened, "state": {"values": {field: {field: {"type": "plain_text_input", "value": text}}}}}
+    return post_slack_payload(client, p)
+
+
+def test_needs_info_and_answer_through_slack(client, fake_slack, fake_gitlab, settings):
+    card = filed(client, fake_slack, settings)
+    services = Services(settings, make_engine(settings.database_url))
+    click(client, fake_slack, card, "needs_info", OUTSIDER)
+    wait_for(lambda: ephemerals_for(fake_slack, OUTSIDER), what="refusal")
+    click(client, fake_slack, card, "needs_info", SA1)
+    wait_for(lambda: fake_slack.calls_to("views.open")[-1].args["view"]["callback_id"] == "sa_needs_info_modal",
+             what="needs info modal")
+    assert submit_small_modal(client, fake_slack, SA1, "question", "   ").json()["response_action"] == "errors"
+    r = submit_small_modal(client, fake_slack, SA1, "question", "Who signs off on the POV?")
+    assert r.status_code == 200 and services.get(1).status == "waiting"
+    run_once(settings, datetime.now(UTC))
+
+    dm = next(m for m in fake_slack.messages_in(AE) if "Who signs off" in json.dumps(m))
+    p = load_payload("block_actions_message_button.json")
+    p["user"] = {"id": AE}
+    p["channel"] = {"id": fake_slack.dm_channel(AE)}
+    p["container"] = {"type": "message", "message_ts": dm["ts"], "channel_id": fake_slack.dm_channel(AE)}
+    p["trigger_id"] = fake_slack.new_trigger_id()
+    p["actions"] = [{"action_id": "answer_needs_info", "block_id": "sa_card:1", "type": "button", "value": "1",
+                     "action_ts": "1.2"}]
+    assert post_slack_payload(client, p).status_code == 200
+    wait_for(lambda: fake_slack.calls_to("views.open")[-1].args["view"]["callback_id"] == "sa_answer_modal",
+             what="answer modal")
+    submit_small_modal(client, fake_slack, AE, "answer", "The CFO, Dana Ruiz.")
+    assert services.get(1).status == "open"  # nobody had claimed it: back to the queue, clock running
+    run_once(settings, datetime.now(UTC))
+    assert "Dana Ruiz" in thread(fake_slack, card)[-1]["text"]

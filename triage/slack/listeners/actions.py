@@ -143,10 +143,16 @@ def register(app: AsyncApp, services: Services) -> None:
             return
         await guarded(body, client, services.set_status, rid, body["user"]["id"], new_status)
 
-    async def open_modal(body, client, request_id: int, builder) -> None:
-        request = await run(services.get, request_id)
+    async def open_modal(body, client, builder, *, sa_only: str | None = None) -> None:
+        """Open one of the small modals about the clicked request; `sa_only` names the act when only
+        the queue's SAs may do it."""
+        request_id = action_request_id(body)
+        request = await run(services.get, request_id) if request_id else None
         if request is None:
             await tell(client, body, "I can't find that request.")
+            return
+        if sa_only and not await sas.is_sa(client, request.queue, body["user"]["id"]):
+            await tell(client, body, f"Only the {request.queue} SAs can {sa_only} this request.")
             return
         await client.views_open(trigger_id=body["trigger_id"],
                                 view=builder(str(request_id), reference=request.reference))
@@ -154,33 +160,17 @@ def register(app: AsyncApp, services: Services) -> None:
     @app.action(ActionId.NEEDS_INFO.value)
     async def needs_info(ack, body, client):
         await ack()
-        request_id = action_request_id(body)
-        request = await run(services.get, request_id) if request_id else None
-        if request is None:
-            return
-        if not await sas.is_sa(client, request.queue, body["user"]["id"]):
-            await tell(client, body, f"Only the {request.queue} SAs can ask for more information here.")
-            return
-        await open_modal(body, client, request_id, needs_info_modal)
+        await open_modal(body, client, needs_info_modal, sa_only="ask for more information on")
 
     @app.action(ActionId.DECLINE.value)
     async def decline(ack, body, client):
         await ack()
-        request_id = action_request_id(body)
-        request = await run(services.get, request_id) if request_id else None
-        if request is None:
-            return
-        if not await sas.is_sa(client, request.queue, body["user"]["id"]):
-            await tell(client, body, f"Only the {request.queue} SAs can decline this request.")
-            return
-        await open_modal(body, client, request_id, decline_modal)
+        await open_modal(body, client, decline_modal, sa_only="decline")
 
     @app.action(ActionId.ANSWER.value)
     async def answer(ack, body, client):
         await ack()
-        request_id = action_request_id(body)
-        if request_id:
-            await open_modal(body, client, request_id, answer_modal)
+        await open_modal(body, client, answer_modal)
 
     @app.action(LINK_GITLAB_ACTION)
     async def link_gitlab(ack, body, client):
