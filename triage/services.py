@@ -279,11 +279,14 @@ class WorkMixin:
             from triage.core.labels import BOARD_LISTS
 
             s.execute(sa.update(Request).where(Request.id == request_id).values(
-                owner=None, status="open", updated_at=now))
+                owner=None, status="open", allocated_at=None, updated_at=now))
             s.refresh(request)
+            # Back in the queue, it needs an SA again: the clock runs on from where it stopped.
+            repo.add_event(session=s, request_id=request.id, kind="sla_start", source="system", at=now)
             self._record(s, request, kind="unclaimed", actor=actor, source="slack", now=now,
                          thread=f"{_mention(actor)} returned this request to the queue.",
                          gitlab={"add_labels": [], "remove_labels": list(BOARD_LISTS), "assignee": None})
+        self._reschedule(request_id, now)
         self._wake()
         return Change(request, True, f"{request.reference} is back in the queue.")
 
@@ -373,12 +376,13 @@ class WorkMixin:
                 gitlab={"add_labels": add, "remove_labels": remove},
                 note=f"**Answer from the requester** (in Slack):\n\n{_quote_md(answer)}",
             )
-        self._reschedule_after_resume(request_id, now)
+        self._reschedule(request_id, now)
         self._wake()
         return Change(request, True, "Thanks: your answer is in the thread and on the issue.")
 
-    def _reschedule_after_resume(self, request_id: int, now: datetime) -> None:
-        """Move the deadline by exactly the paused working time (the SLA engine decides how much)."""
+    def _reschedule(self, request_id: int, now: datetime) -> None:
+        """Recompute the deadline from the clock's history (pauses move it by exactly the paused working
+        time) and let the GitLab due date follow."""
         with session_scope(self.engine) as s:
             request = self._require(s, request_id)
             if request.allocated_at is not None:
@@ -398,17 +402,11 @@ class WorkMixin:
                                                                    queue).isoformat()}, now=now)
 
     def pauses_of(self, s, request_id: int) -> list[sla.Pause]:
-        pauses: list[sla.Pause] = []
-        start: datetime | None = None
-        for e in repo.events_of(session=s, request_id=request_id):
-            if e.kind == "sla_pause" and start is None:
-                start = e.at
-            elif e.kind == "sla_resume" and start is not None:
-                pauses.append(sla.Pause(start, e.at))
-                start = None
-        if start is not None:
-            pauses.append(sla.Pause(start, None))
-        return pauses
+        """The request's SLA pauses, folded from its recorded clock events (a span between a stop and a
+        restart, e.g. claimed then returned to the queue, counts as a pause)."""
+        events = [sla.SlaClockEvent(e.at, e.kind.removeprefix("sla_"))
+                  for e in repo.events_of(session=s, request_id=request_id) if e.kind.startswith("sla_")]
+        return sla.pauses_from_events(events) if events else []
 
     def decline(self, request_id: int, actor: str, reason: str, *, now: datetime | None = None) -> Change:
         from triage.core.errors import InvalidTransition
