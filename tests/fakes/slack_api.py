@@ -42,7 +42,9 @@ __all__ = ["Call", "FakeSlack"]
 
 APP_ID = "A0TRIAGE01"
 BOT_ID = "B0BOT0001"
-TS_BASE_US = 1_700_000_000_000_000  # first ts handed out is 1700000000.000100
+TS_BASE_US = 1_700_000_000_000_000  # floor of the ts handed out (which follow the wall clock)
+HISTORY_LIMIT_DEFAULT = 100
+HISTORY_LIMIT_MAX = 999
 MESSAGE_BLOCKS_MAX = 50
 VIEW_BLOCKS_MAX = 100
 VIEW_MAX_BYTES = 250_000
@@ -672,7 +674,9 @@ class FakeSlack:
     # -- internals ------------------------------------------------------------------------------------
 
     def _next_ts(self) -> str:
-        self._ts_us += 100
+        # Like Slack, a ts is the posting time (so conversations.history's oldest/latest mean something),
+        # made strictly increasing so two messages in the same microsecond still get distinct ids.
+        self._ts_us = max(self._ts_us + 100, int(time.time() * 1_000_000))
         return f"{self._ts_us // 1_000_000}.{self._ts_us % 1_000_000:06d}"
 
     def _dm_for(self, key: str) -> str:
@@ -1047,6 +1051,64 @@ class FakeSlack:
             channel.update(self._channel_info(cid))
         return {"no_op": already, "already_open": already, "channel": channel}
 
+    def _conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Top-level messages (and broadcast replies) of a channel, newest first.
+
+        ``oldest``/``latest`` bound the ts (exclusive unless ``inclusive``), ``limit`` (default 100,
+        max 999) and ``cursor`` paginate; ``metadata`` is only included with ``include_all_metadata``.
+        """
+        self._require(args, "channel", error="channel_not_found")
+        cid = self._resolve_channel(str(args["channel"]))
+        if cid is None:
+            raise _ApiError("channel_not_found")
+        info = self._channels.get(cid)
+        if info is not None and not info["is_member"]:
+            # A bot outside a public channel is told so; a private one it isn't in doesn't exist for it.
+            raise _ApiError("channel_not_found" if info["is_private"] else "not_in_channel")
+        try:
+            oldest = float(args.get("oldest") or 0)
+            latest = float(args["latest"]) if args.get("latest") else None
+            limit = int(args.get("limit") or HISTORY_LIMIT_DEFAULT)
+            offset = int(args.get("cursor") or 0)
+        except (TypeError, ValueError):
+            raise _ApiError("invalid_arguments") from None
+        limit = max(1, min(limit, HISTORY_LIMIT_MAX))
+        inclusive = _truthy(args.get("inclusive", False))
+        with_metadata = _truthy(args.get("include_all_metadata", False))
+
+        def in_range(ts: float) -> bool:
+            after = ts >= oldest if inclusive else ts > oldest
+            before = latest is None or (ts <= latest if inclusive else ts < latest)
+            return after and before
+
+        picked = []
+        for msg in self._messages:
+            if msg["channel"] != cid:
+                continue
+            is_reply = msg.get("thread_ts") is not None and msg["thread_ts"] != msg["ts"]
+            if is_reply and not msg.get("reply_broadcast"):
+                continue
+            if in_range(float(msg["ts"])):
+                picked.append(msg)
+        picked.sort(key=lambda m: float(m["ts"]), reverse=True)
+        page = picked[offset : offset + limit]
+        out = []
+        for msg in page:
+            obj = self._message_object(msg)
+            if not with_metadata:
+                obj.pop("metadata", None)
+            if msg.get("reply_count"):
+                obj["reply_count"] = msg["reply_count"]
+                obj["thread_ts"] = msg["ts"]
+            out.append(obj)
+        more = offset + limit < len(picked)
+        return {
+            "messages": out,
+            "has_more": more,
+            "pin_count": 0,
+            "response_metadata": {"next_cursor": str(offset + limit) if more else ""},
+        }
+
     def _channel_info(self, cid: str) -> dict[str, Any]:
         if cid in self._channels:
             return copy.deepcopy(self._channels[cid])
@@ -1115,6 +1177,7 @@ _METHODS = {
     "chat.getPermalink": FakeSlack._chat_get_permalink,
     "conversations.open": FakeSlack._conversations_open,
     "conversations.info": FakeSlack._conversations_info,
+    "conversations.history": FakeSlack._conversations_history,
     "users.info": FakeSlack._users_info,
     "users.lookupByEmail": FakeSlack._users_lookup_by_email,
     "usergroups.users.list": FakeSlack._usergroups_users_list,

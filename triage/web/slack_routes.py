@@ -51,6 +51,11 @@ def slack_router(bolt: AsyncApp | None, signing_secret: str | None) -> APIRouter
             return JSONResponse({"error": "Slack is not configured: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET"},
                                 status_code=503)
         body = await req.body()
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            # slack_sdk's verifier decodes the body itself and would raise; Slack never sends such bodies.
+            return JSONResponse({"error": "malformed Slack request: body is not UTF-8"}, status_code=400)
         # Checked here as well as in Bolt so that a bad signature is a 401 before we parse anything.
         if not verifier.is_valid_request(body, dict(req.headers)):
             return JSONResponse({"error": "invalid or stale Slack signature"}, status_code=401)
