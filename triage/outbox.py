@@ -30,8 +30,10 @@ def enqueue(session: Session, *, kind: str, lane: str, dedupe_key: str, request_
     }
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(OutboxEntry).values(**values).on_conflict_do_nothing(index_elements=["dedupe_key"])
-    return session.execute(stmt).rowcount == 1
+    stmt = (insert(OutboxEntry).values(**values).on_conflict_do_nothing(index_elements=["dedupe_key"])
+            .returning(OutboxEntry.id))
+    # RETURNING, not rowcount: psycopg reports -1 for an INSERT ... ON CONFLICT DO NOTHING.
+    return session.execute(stmt).first() is not None
 
 
 def claim_due(engine: Engine, *, now: datetime, limit: int = 20, lease: timedelta = LEASE,

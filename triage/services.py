@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from triage import outbox, repo
+from triage import sweep as sla_sweep
 from triage.config import Config, Queue, Settings
 from triage.core import sla
 from triage.core.errors import DeliveryError, Rejected, RetryLater
@@ -400,6 +401,7 @@ class WorkMixin:
                                dedupe_key=f"due:{request_id}:{deadline.isoformat()}", request_id=request_id,
                                payload={"due_date": self._due_date(request.model_copy(update={"deadline": deadline}),
                                                                    queue).isoformat()}, now=now)
+            sla_sweep.reschedule(s, request_id, self.config, now)
 
     def pauses_of(self, s, request_id: int) -> list[sla.Pause]:
         """The request's SLA pauses, folded from its recorded clock events (a span between a stop and a
@@ -518,12 +520,17 @@ class WorkMixin:
             who = f"{actor} on GitLab" if actor else "someone on GitLab"
             values: dict[str, Any] = {"status": status, "owner": owner, "updated_at": now}
             parts = []
+            restart = False
             if owner != request.owner:
                 parts.append(f"assigned it to {_mention(owner)}" if owner else "unassigned it")
                 if owner and request.allocated_at is None:
                     values.update(allocated_at=now, next_check_at=None)
                     repo.add_event(session=s, request_id=request.id, kind="sla_stop", source="system", at=now,
                                    late=now > request.deadline)
+                elif owner is None and request.allocated_at is not None and status == "open":
+                    values["allocated_at"] = None  # back in the queue: the clock runs on, as on unclaim
+                    repo.add_event(session=s, request_id=request.id, kind="sla_start", source="system", at=now)
+                    restart = True
             if status != request.status:
                 parts.append(f"moved it to *{status}*")
                 if status in ("done", "declined"):
@@ -536,6 +543,8 @@ class WorkMixin:
                     "reopened" if values.get("closed_at", 1) is None else "status")
             self._record(s, request, kind=kind, actor=actor, source="gitlab", now=now, status=status,
                          owner=owner, thread=f"{_slack_escape(who)} " + " and ".join(parts) + ".")
+        if restart:
+            self._reschedule(request.id, now)
         self._wake()
         return f"applied: {status}"
 
@@ -679,6 +688,7 @@ class Services(WorkMixin):
             fields=_jsonable(cleaned), deadline=deadline, gitlab_project=queue.gitlab_project,
             slack_channel=queue.slack_channel,
         )
+        request.next_check_at = sla_sweep.schedule(request, self.config, now)
         try:
             with session_scope(self.engine) as s:
                 s.add(request)
@@ -941,6 +951,9 @@ class Services(WorkMixin):
 
     def _do_thread_reply(self, entry: OutboxEntry, *, notifier: Notifier, now: datetime, **_: Any) -> None:
         request = self._load(entry)
+        if entry.payload.get("unless_allocated") and request.allocated_at is not None:
+            self._complete(entry, now)  # an SLA nudge queued just before the claim: no longer true
+            return
         notifier.thread_reply(request.slack_channel, self._card_ts(request), entry.payload["text"])
         self._complete(entry, now)
 

@@ -13,7 +13,7 @@ How it stays cheap and exactly-once:
 * Thresholds are recomputed from the request's SLA clock events (start, pauses, stop), never stored,
   so a pause moves them exactly as it moves the deadline (`triage.core.sla.threshold_times`).
 * Each notification's outbox `dedupe_key` is a pure function of (request, threshold), so even two
-  sweeps racing past the lock enqueue it once. The audit event (``sla_reminder``/``sla_breached``),
+  sweeps racing past the lock enqueue it once. The audit event (``reminder_sent``/``breach_escalated``),
   which also records what is handled, is written by the one sweep holding the row.
 * The request's state is re-read under the row lock, in the transaction that enqueues: a request
   claimed a moment before its threshold gets no reminder.
@@ -43,8 +43,9 @@ from triage.models import Request, RequestEvent
 log = logging.getLogger(__name__)
 
 CLOCK_KINDS = {"sla_start": "start", "sla_pause": "pause", "sla_resume": "resume", "sla_stop": "stop"}
-REMINDER_EVENT = "sla_reminder"  # a reminder fraction was handled (sent, or skipped as superseded)
-BREACH_EVENT = "sla_breached"  # the breach (fraction 1.0) was handled: thread + leaders' channel
+# Not "sla_*": those kinds are the clock's own events (start, pause, resume, stop), which services folds.
+REMINDER_EVENT = "reminder_sent"  # a reminder fraction was handled (sent, or skipped as superseded)
+BREACH_EVENT = "breach_escalated"  # the breach (fraction 1.0) was handled: thread + leaders' channel
 BREACH_REASON_EVENT = "breach_reason"
 _SWEEP_EVENT_KINDS = (*CLOCK_KINDS, REMINDER_EVENT, BREACH_EVENT)
 
@@ -245,12 +246,13 @@ def _due_date(deadline: datetime, queue: Queue) -> date:
 def _enqueue_slack(s: Session, request: Request, *, kind: str, key: str, now: datetime, lane: str | None = None,
                    payload: dict | None = None) -> None:
     outbox.enqueue(s, kind=kind, lane=lane or f"slack:{request.id}", dedupe_key=key, request_id=request.id,
-                          payload=payload, now=now)
+                   payload=payload, now=now)
 
 
 def _act(s: Session, request: Request, events: Sequence[RequestEvent], config: Config, now: datetime,
-         report: SweepReport) -> tuple[datetime | None, datetime]:
-    """Handle one locked, due request; returns its new (`next_check_at`, `deadline`)."""
+         report: SweepReport, new_events: list[dict]) -> tuple[datetime | None, datetime]:
+    """Handle one locked, due request: enqueue its notifications, append its audit event to `new_events`,
+    and return its new (`next_check_at`, `deadline`)."""
     state = sla_state(request, config, events)
     if state is None or state.paused or state.deadline is None:
         # Allocated, closed or waiting on the AE: the resume (or a reopen) reschedules.
@@ -286,13 +288,14 @@ def _act(s: Session, request: Request, events: Sequence[RequestEvent], config: C
             # Its own lane: the escalation must not wait behind a card that Slack has not taken yet.
             _enqueue_slack(s, request, kind="post", key=f"sla:{request.id}:breach:leaders", now=now,
                            lane=f"leaders:{request.id}",
-                           payload={"channel": config.slack.leaders_channel,
+                           # ask_breach_reason: the notifier may add a "Record why" button (see record_breach_reason).
+                           payload={"channel": config.slack.leaders_channel, "ask_breach_reason": True,
                                     "text": breach_leaders_text(request, state, now)})
         elif breach:
             log.warning("%s breached its SLA but no [slack] leaders_channel is configured", request.reference)
         detail = {"fraction": _key(fraction), "skipped": skipped, "deadline": state.deadline.isoformat()}
-        s.add(RequestEvent(request_id=request.id, kind=BREACH_EVENT if breach else REMINDER_EVENT,
-                           source="system", at=now, detail=detail))
+        new_events.append({"request_id": request.id, "kind": BREACH_EVENT if breach else REMINDER_EVENT,
+                           "source": "system", "at": now, "detail": detail})
         report.breaches += breach
         report.reminders += not breach
         report.skipped += len(skipped)
@@ -303,36 +306,49 @@ def _act(s: Session, request: Request, events: Sequence[RequestEvent], config: C
     return (nxt if nxt is None or nxt > now else now + timedelta(minutes=1)), state.deadline
 
 
+def due_query(now: datetime, limit: int, *, dialect: str):
+    """The due requests, oldest check first: a range scan of ix_request_next_check_at, stopped at `limit`."""
+    query = select(Request).where(Request.next_check_at <= now).order_by(Request.next_check_at).limit(limit)
+    if dialect == "postgresql":
+        # Concurrent workers take disjoint batches; a row being claimed right now is skipped and its
+        # claim clears next_check_at. The lock also makes the status we read here the current one.
+        query = query.with_for_update(skip_locked=True)
+    return query
+
+
+def events_query(request_ids: Sequence[int]):
+    """The clock and threshold events of a batch, in one read of ix_request_event_request_id."""
+    return (select(RequestEvent)
+            .where(RequestEvent.request_id.in_(request_ids), RequestEvent.kind.in_(_SWEEP_EVENT_KINDS))
+            .order_by(RequestEvent.id))
+
+
 def sweep_batch(engine: Engine, config: Config, *, now: datetime, limit: int = 500) -> tuple[int, SweepReport]:
     """One transaction: lock up to `limit` due requests, act on each, store their next check."""
     report = SweepReport(batches=1)
     with session_scope(engine) as s:
-        query = select(Request).where(Request.next_check_at <= now).order_by(Request.next_check_at).limit(limit)
-        if engine.dialect.name == "postgresql":
-            # Concurrent workers take disjoint batches; a row being claimed right now is skipped and its
-            # claim clears next_check_at. The lock also makes the status we read here the current one.
-            query = query.with_for_update(skip_locked=True)
-        requests = list(s.exec(query).all())
+        requests = list(s.exec(due_query(now, limit, dialect=engine.dialect.name)).all())
         if not requests:
             return 0, report
         ids = [r.id for r in requests]
         by_request: dict[int, list[RequestEvent]] = {i: [] for i in ids}
-        for e in s.exec(select(RequestEvent).where(RequestEvent.request_id.in_(ids),
-                                                   RequestEvent.kind.in_(_SWEEP_EVENT_KINDS))
-                        .order_by(RequestEvent.id)).all():
+        for e in s.exec(events_query(ids)).all():
             by_request[e.request_id].append(e)
-        updates = []
+        updates: list[dict] = []
+        new_events: list[dict] = []
         for r in requests:
             try:
-                nxt, deadline = _act(s, r, by_request[r.id], config, now, report)
+                nxt, deadline = _act(s, r, by_request[r.id], config, now, report, new_events)
             except (ValueError, RuntimeError) as e:
                 # Bad data or config for this one request (say, an SLA target the config no longer
                 # parses): log it and stop checking it rather than failing every other request's reminder.
                 log.error("SLA sweep skipped %s: %s", r.reference, e)
                 nxt, deadline = None, r.deadline
             updates.append({"id": r.id, "next_check_at": nxt, "deadline": deadline})
-        s.flush()
-        s.execute(sa.update(Request), updates)  # one executemany by primary key
+        # Two executemany statements for the whole batch, rather than a round trip per row.
+        if new_events:
+            s.execute(sa.insert(RequestEvent), new_events)
+        s.execute(sa.update(Request), updates)
         report.checked = len(requests)
     return len(requests), report
 

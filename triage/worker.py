@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from slack_sdk import WebClient
 
 from triage import outbox
+from triage import sweep as sla_sweep
 from triage.config import Settings
 from triage.core.errors import DeliveryError
 from triage.db import make_engine, session_scope
@@ -64,6 +65,8 @@ class Worker:
 
     def run_once(self, now: datetime | None = None) -> PassReport:
         now = now or datetime.now(UTC)
+        # The SLA sweep first, so the reminders it enqueues go out in this same pass.
+        sla_sweep.sweep(self.services.engine, self.services.config, now=now)
         delivery = self._drain(now)
         repaired = 0
         if self.tracker is not None:

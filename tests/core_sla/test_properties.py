@@ -12,9 +12,7 @@ from triage.core.sla import Calendar, Pause, deadline, elapsed
 
 from .reference import MINUTE, Reference, utc_minute
 
-ZONES = [
-    ZoneInfo(z) for z in ("America/New_York", "Europe/London", "Australia/Sydney", "UTC", "Asia/Kolkata")
-]
+ZONES = [ZoneInfo(z) for z in ("America/New_York", "Europe/London", "Australia/Sydney", "UTC", "Asia/Kolkata")]
 COUNTRIES = ["US", "GB", "AU", None]
 KINDS = ["calendar", "weekdays", "business_hours"]
 
@@ -46,9 +44,7 @@ starts = st.one_of(
     st.integers(_minutes(datetime(2024, 1, 1, tzinfo=UTC)), _minutes(datetime(2028, 12, 31, tzinfo=UTC))).map(
         utc_minute
     ),
-    st.tuples(st.sampled_from(_ANCHORS), st.integers(-5 * 1440, 5 * 1440)).map(
-        lambda a: a[0] + a[1] * MINUTE
-    ),
+    st.tuples(st.sampled_from(_ANCHORS), st.integers(-5 * 1440, 5 * 1440)).map(lambda a: a[0] + a[1] * MINUTE),
 )
 
 
