@@ -33,6 +33,7 @@ class ActionId(StrEnum):
     ASSIGN = "assign"
     ANSWER = "answer_needs_info"
     OPEN_ISSUE = "open_issue"  # a link button; Slack still sends block_actions for it, ack and ignore
+    RECORD_BREACH_REASON = "record_breach_reason"  # on the leaders' breach post: opens the reason modal
 
 
 class Field(StrEnum):

@@ -68,7 +68,7 @@ class Notifier(Protocol):
     def dm_queued(self, request: Request, service: str) -> None: ...
     def update_card(self, request: Request, events: Sequence[RequestEvent]) -> None: ...
     def thread_reply(self, channel: str, thread_ts: str, text: str) -> None: ...
-    def post(self, channel: str, text: str) -> None: ...
+    def post(self, channel: str, text: str, *, breach_request_id: int | None = None) -> None: ...
     def dm_text(self, user: str, text: str) -> None: ...
     def dm_needs_info(self, request: Request, question: str, asked_by: str | None) -> None: ...
     def ask_gitlab_username(self, request: Request, user: str, why: str) -> None: ...
@@ -409,6 +409,19 @@ class WorkMixin:
         events = [sla.SlaClockEvent(e.at, e.kind.removeprefix("sla_"))
                   for e in repo.events_of(session=s, request_id=request_id) if e.kind.startswith("sla_")]
         return sla.pauses_from_events(events) if events else []
+
+    def needs_breach_reason(self, request_id: int, *, now: datetime | None = None) -> bool:
+        """Whether the request missed its SLA and nobody has said why yet (then the SA or leader is asked)."""
+        request = self.get(request_id)
+        return bool(request and request.breach_reason is None
+                    and sla_sweep.is_breached(request, now or self.now()))
+
+    def record_breach_reason(self, request_id: int, actor: str, reason: str, note: str | None, *,
+                             now: datetime | None = None) -> sla_sweep.BreachReasonResult:
+        result = sla_sweep.record_breach_reason(self.engine, request_id, actor, reason, note, now or self.now(),
+                                                config=self.config)
+        self._wake()
+        return result
 
     def decline(self, request_id: int, actor: str, reason: str, *, now: datetime | None = None) -> Change:
         from triage.core.errors import InvalidTransition
@@ -958,7 +971,8 @@ class Services(WorkMixin):
         self._complete(entry, now)
 
     def _do_post(self, entry: OutboxEntry, *, notifier: Notifier, now: datetime, **_: Any) -> None:
-        notifier.post(entry.payload["channel"], entry.payload["text"])
+        ask = entry.request_id if entry.payload.get("ask_breach_reason") else None
+        notifier.post(entry.payload["channel"], entry.payload["text"], breach_request_id=ask)
         self._complete(entry, now)
 
     def _do_dm(self, entry: OutboxEntry, *, notifier: Notifier, now: datetime, **_: Any) -> None:

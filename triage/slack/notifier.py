@@ -11,6 +11,7 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from blocks.ids import ActionId
 from blocks.request_card import CardData, landed_dm, needs_info_dm, queued_dm, request_card
 from blocks.text import escape
 from triage.config import Config
@@ -145,8 +146,16 @@ class SlackNotifier:
     def thread_reply(self, channel: str, thread_ts: str, text: str) -> None:
         call(self.client.chat_postMessage, channel=channel, thread_ts=thread_ts, text=text, unfurl_links=False)
 
-    def post(self, channel: str, text: str) -> None:
-        call(self.client.chat_postMessage, channel=channel, text=text, unfurl_links=False)
+    def post(self, channel: str, text: str, *, breach_request_id: int | None = None) -> None:
+        blocks = None
+        if breach_request_id is not None:  # the leaders' breach post: a button to record why it was missed
+            blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}},
+                      {"type": "actions", "elements": [{
+                          "type": "button", "action_id": ActionId.RECORD_BREACH_REASON.value,
+                          "text": {"type": "plain_text", "text": "Record why it was missed"},
+                          "value": str(breach_request_id)}]}]
+        call(self.client.chat_postMessage, channel=channel, text=text, unfurl_links=False,
+             **({"blocks": blocks} if blocks else {}))
 
     def dm_text(self, user: str, text: str) -> None:
         call(self.client.chat_postMessage, channel=user, text=text, unfurl_links=False)

@@ -11,7 +11,13 @@ from slack_bolt.async_app import AsyncApp
 
 from blocks.ids import ActionId, CallbackId, Input
 from blocks.request_card import parse_status_value, request_id_from_block_id
-from blocks.request_modal import answer_modal, decline_modal, gitlab_username_modal, needs_info_modal
+from blocks.request_modal import (
+    answer_modal,
+    breach_reason_modal,
+    decline_modal,
+    gitlab_username_modal,
+    needs_info_modal,
+)
 from triage.core.errors import AlreadyClaimed, DeliveryError, LifecycleError, NotAllowed
 from triage.services import Services
 from triage.slack.forms import read_state
@@ -80,8 +86,9 @@ async def tell(client, body: dict[str, Any], text: str) -> None:
 def register(app: AsyncApp, services: Services) -> None:
     sas = SaDirectory(services)
 
-    async def guarded(body, client, fn, *args) -> None:
-        """Run a service call; domain refusals become a short ephemeral message."""
+    async def guarded(body, client, fn, *args, ask_breach: bool = False) -> None:
+        """Run a service call; domain refusals become a short ephemeral message. With `ask_breach`, a change
+        that allocated or finished a request after its deadline opens the breach reason modal."""
         try:
             change = await run(fn, *args)
         except AlreadyClaimed as e:
@@ -92,6 +99,9 @@ def register(app: AsyncApp, services: Services) -> None:
         else:
             if change.message and not change.changed:
                 await tell(client, body, change.message)
+            elif ask_breach and await run(services.needs_breach_reason, change.request.id):
+                await client.views_open(trigger_id=body["trigger_id"], view=breach_reason_modal(
+                    str(change.request.id), reference=change.request.reference))
 
     @app.action(ActionId.OPEN_ISSUE.value)
     async def open_issue(ack):  # a link button: Slack opens the URL, we only acknowledge
@@ -111,7 +121,7 @@ def register(app: AsyncApp, services: Services) -> None:
         if not await sas.is_sa(client, request.queue, user):
             await tell(client, body, f"Only the {request.queue} SAs can claim this request.")
             return
-        await guarded(body, client, services.claim, request_id, user)
+        await guarded(body, client, services.claim, request_id, user, ask_breach=True)
 
     @app.action(ActionId.ASSIGN.value)
     async def assign(ack, body, client):
@@ -123,7 +133,7 @@ def register(app: AsyncApp, services: Services) -> None:
             return
         if not request_id or not assignee:
             return
-        await guarded(body, client, services.assign, request_id, user, assignee)
+        await guarded(body, client, services.assign, request_id, user, assignee, ask_breach=True)
 
     @app.action(ActionId.UNCLAIM.value)
     async def unclaim(ack, body, client):
@@ -141,7 +151,8 @@ def register(app: AsyncApp, services: Services) -> None:
             rid = int(request_id)
         except ValueError:
             return
-        await guarded(body, client, services.set_status, rid, body["user"]["id"], new_status)
+        await guarded(body, client, services.set_status, rid, body["user"]["id"], new_status,
+                      ask_breach=new_status == "done")
 
     async def open_modal(body, client, builder, *, sa_only: str | None = None) -> None:
         """Open one of the small modals about the clicked request; `sa_only` names the act when only
@@ -171,6 +182,19 @@ def register(app: AsyncApp, services: Services) -> None:
     async def answer(ack, body, client):
         await ack()
         await open_modal(body, client, answer_modal)
+
+    @app.action(ActionId.RECORD_BREACH_REASON.value)
+    async def record_breach(ack, body, client):
+        await ack()
+        user, request_id = body["user"]["id"], action_request_id(body)
+        request = await run(services.get, request_id) if request_id else None
+        if request is None:
+            return
+        if not services.is_leader(user) and user != request.owner:
+            await tell(client, body, "Only leaders and the SA who has this request can say why it was missed.")
+            return
+        await client.views_open(trigger_id=body["trigger_id"],
+                                view=breach_reason_modal(str(request_id), reference=request.reference))
 
     @app.action(LINK_GITLAB_ACTION)
     async def link_gitlab(ack, body, client):
@@ -216,6 +240,22 @@ def register(app: AsyncApp, services: Services) -> None:
     @app.view(CallbackId.ANSWER_MODAL.value)
     async def answer_submit(ack, body, view, client):
         await modal_submit(ack, body, view, client, Input.ANSWER.value, services.answer, sa_only=False)
+
+    @app.view(CallbackId.BREACH_REASON_MODAL.value)
+    async def breach_reason_submit(ack, body, view):
+        values = read_state(view["state"]["values"])
+        reason, note = values.get(Input.BREACH_REASON.value), values.get(Input.BREACH_NOTE.value)
+        request_id = meta_request_id(view)
+        if not reason:
+            await ack(response_action="errors", errors={Input.BREACH_REASON.value: "Choose a reason."})
+            return
+        try:
+            await run(services.record_breach_reason, request_id, body["user"]["id"], reason, note)
+        except LifecycleError as e:
+            field = Input.BREACH_NOTE.value if reason == "other" else Input.BREACH_REASON.value
+            await ack(response_action="errors", errors={field: str(e)})
+            return
+        await ack()
 
     @app.view(CallbackId.GITLAB_USERNAME_MODAL.value)
     async def gitlab_username_submit(ack, body, view):
