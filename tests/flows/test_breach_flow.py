@@ -73,5 +73,6 @@ def test_leaders_breach_post_has_a_record_button(client, fake_slack, fake_gitlab
     assert post_slack_payload(client, p).status_code == 200
     wait_for(lambda: any(v["callback_id"] == "sa_breach_reason_modal" for v in fake_slack.views.values()),
              what="breach reason modal")
+    make_late(settings, 1)  # the submission is judged by the real clock; the sweep above ran 25h ahead
     assert submit_breach_reason(client, fake_slack, LEADER, "late_triage").status_code == 200
     assert Services(settings, make_engine(settings.database_url)).get(1).breach_reason == "late_triage"
