@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from blocks.ids import ActionId
 from blocks.text import (
@@ -90,6 +91,7 @@ class CardData:
     event_location: str | None = None
     preferred_dates: tuple[datetime, ...] = ()
     deadline: datetime | None = None
+    queue_tz: str | None = None  # IANA zone of the queue: the deadline is also shown in its local time
     time_left_text: str | None = None  # "due in 5h", "2h late"
     issue_url: str | None = None
     status: str = "open"  # open, claimed, doing, waiting, followup, demo_ready, done, declined
@@ -174,6 +176,9 @@ def _fields(card: CardData) -> list[dict[str, Any]]:
     ]
     if card.deadline is not None:
         due = date_token(card.deadline)
+        if card.queue_tz:
+            local = card.deadline.astimezone(ZoneInfo(card.queue_tz))
+            due += f" · {local:%a %d %b %H:%M} {escape(local.tzname() or card.queue_tz)} (queue)"
         if card.time_left_text:
             due += f" ({escape(card.time_left_text)})"
         fields.append(_field("SA needed by", due))

@@ -306,3 +306,17 @@ def test_no_block_has_an_empty_text():
     for d in walk(request_card(card(why_now="  ", pain=None, history=("", "ok")))):
         if d.get("type") in ("mrkdwn", "plain_text"):
             assert d["text"].strip()
+
+
+def test_deadline_shows_in_reader_and_queue_time():
+    from datetime import UTC, datetime
+
+    from blocks.request_card import CardData, request_card
+
+    card = CardData(request_id="7", reference="SAR-7", request_type="opportunity", queue_name="AMER East",
+                    customer_name="Acme", requester="U0AE00001",
+                    deadline=datetime(2026, 11, 24, 20, 0, tzinfo=UTC), queue_tz="America/New_York",
+                    time_left_text="due in 21h")
+    text = str(request_card(card)["blocks"])
+    assert "<!date^1795550400^" in text  # each reader's own zone
+    assert "Tue 24 Nov 15:00 EST (queue)" in text and "due in 21h" in text

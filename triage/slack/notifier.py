@@ -69,8 +69,8 @@ def card_data(request: Request, config: Config, *, events: Sequence[RequestEvent
         event_location=f.get("event_location"),
         preferred_dates=tuple(datetime.fromisoformat(f[k]) for k in ("preferred_date_1", "preferred_date_2")
                               if f.get(k)),
-        deadline=request.deadline, time_left_text=left, issue_url=request.gitlab_url, status=request.status,
-        owner=request.owner, claimed_after_text=claimed_after,
+        deadline=request.deadline, queue_tz=queue.timezone if queue else None, time_left_text=left,
+        issue_url=request.gitlab_url, status=request.status, owner=request.owner, claimed_after_text=claimed_after,
         history=tuple(_history_line(e) for e in events if e.kind in _HISTORY_KINDS),
     )
 
