@@ -187,9 +187,25 @@ class Queue(_Strict):
     @field_validator("holidays")
     @classmethod
     def _holidays(cls, v: str | None) -> str | None:
-        if v is not None and v.upper() not in holidays.list_supported_countries():
+        """A country code, optionally with a subdivision: "US", "GB-ENG" (England's bank holidays)."""
+        if v is None:
+            return v
+        country, _, subdiv = v.strip().upper().partition("-")
+        supported = holidays.list_supported_countries()
+        if country not in supported:
             raise ValueError(f"'{v}' is not a country code the holidays calendar knows (like US, GB, DE)")
-        return v.upper() if v else v
+        if subdiv and subdiv not in supported[country]:
+            raise ValueError(f"'{subdiv}' is not a subdivision of {country} the holidays calendar knows "
+                             f"(known: {', '.join(supported[country][:12])}...)")
+        return f"{country}-{subdiv}" if subdiv else country
+
+    @property
+    def holidays_country(self) -> str | None:
+        return self.holidays.partition("-")[0] if self.holidays else None
+
+    @property
+    def holidays_subdiv(self) -> str | None:
+        return self.holidays.partition("-")[2] or None if self.holidays else None
 
     @field_validator("slack_channel")
     @classmethod

@@ -112,22 +112,6 @@ def _jsonable(values: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def calendar_for(config: Config, queue: Queue) -> sla.Calendar:
-    start, end = config.sla.business_hours.split("-")
-    return sla.Calendar(
-        kind=config.sla.clock, tz=queue.tz, country=queue.holidays,
-        day_start=datetime.strptime(start, "%H:%M").time(),
-        day_end=datetime.strptime(end, "%H:%M").time(),
-    )
-
-
-def target_for(config: Config, queue: Queue, request_type: str, expedite: bool) -> sla.Target:
-    targets = {k: sla.parse_duration(v) for k, v in config.sla.targets.model_dump().items()}
-    overrides = {k: sla.parse_duration(v) for k, v in queue.sla.model_dump().items() if v}
-    day = calendar_for(config, queue).day_length
-    return sla.resolve_target(request_type, expedite, targets, overrides, day_length=day)
-
-
 # ==================================================================== working requests (claim, status, ...)
 
 NOTE_MARKER = "<!-- triage-note -->"  # on the app's own GitLab notes, so their Note Hooks post nothing
@@ -406,9 +390,8 @@ class WorkMixin:
     def pauses_of(self, s, request_id: int) -> list[sla.Pause]:
         """The request's SLA pauses, folded from its recorded clock events (a span between a stop and a
         restart, e.g. claimed then returned to the queue, counts as a pause)."""
-        events = [sla.SlaClockEvent(e.at, e.kind.removeprefix("sla_"))
-                  for e in repo.events_of(session=s, request_id=request_id) if e.kind.startswith("sla_")]
-        return sla.pauses_from_events(events) if events else []
+        request = self._require(s, request_id)
+        return list(sla_sweep.clock_of(request, repo.events_of(session=s, request_id=request_id)).pauses)
 
     def needs_breach_reason(self, request_id: int, *, now: datetime | None = None) -> bool:
         """Whether the request missed its SLA and nobody has said why yet (then the SA or leader is asked)."""
@@ -681,8 +664,8 @@ class Services(WorkMixin):
 
     def deadline_for(self, *, queue: Queue, request_type: str, expedite: bool, start: datetime,
                      pauses: Sequence[sla.Pause] = (), now: datetime | None = None) -> datetime:
-        cal = calendar_for(self.config, queue)
-        target = target_for(self.config, queue, request_type, expedite)
+        cal = sla_sweep.calendar_of(self.config, queue)
+        target = sla_sweep.target_of(self.config, queue, request_type, expedite)
         return sla.deadline(start, target.as_timedelta(cal.day_length), cal, pauses, now=now)
 
     def submit(self, *, submission_key: str, requester: str, cleaned: Mapping[str, Any],

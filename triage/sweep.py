@@ -66,8 +66,9 @@ _TYPE_NAMES = {"opportunity": "opportunity", "follow_up": "follow-up", "security
 
 
 def calendar_of(config: Config, queue: Queue) -> sla.Calendar:
-    """The queue's SLA clock (same as `services.calendar_for`, which the sweep may not import)."""
-    return sla.Calendar.from_config(config.sla.clock, queue.timezone, queue.holidays, config.sla.business_hours)
+    """The queue's SLA clock: its time zone and public holidays, and the configured kind of clock."""
+    return sla.Calendar.from_config(config.sla.clock, queue.timezone, queue.holidays_country,
+                                    config.sla.business_hours, queue.holidays_subdiv)
 
 
 def target_of(config: Config, queue: Queue, request_type: str, expedite: bool) -> sla.Target:
