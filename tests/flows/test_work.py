@@ -57,6 +57,11 @@ def click(client, fake_slack, card: dict, action_id: str, user: str, **action) -
     assert post_slack_payload(client, p).status_code == 200
 
 
+def owned_by(settings, user, request_id=1):
+    services = Services(settings, make_engine(settings.database_url))
+    wait_for(lambda: services.get(request_id).owner == user, what=f"{user} to hold request {request_id}")
+
+
 def ephemerals_for(fake_slack, user):
     return [e for e in fake_slack.ephemerals if e.get("user") == user]
 
@@ -69,6 +74,7 @@ def test_sa_claims_issue_assigned_in_one_put_card_thread_and_dm(client, fake_sla
     card = filed(client, fake_slack, settings)
     fake_gitlab.reset_calls()
     click(client, fake_slack, card, "claim", SA1)
+    owned_by(settings, SA1)  # the listener stores the claim after Slack's ack
     run_once(settings, datetime.now(UTC))
 
     puts = fake_gitlab.calls_matching("PUT", r"/issues/\d+$")
@@ -96,6 +102,7 @@ def test_outsider_cannot_claim_and_second_sa_is_told_who_has_it(client, fake_sla
 def test_status_moves_labels_and_done_closes(client, fake_slack, fake_gitlab, settings):
     card = filed(client, fake_slack, settings)
     click(client, fake_slack, card, "claim", SA1)
+    owned_by(settings, SA1)  # the listener stores the claim after Slack's ack
     run_once(settings, datetime.now(UTC))
     card = fake_slack.message(AMER_CHANNEL, card["ts"])
     option = {"text": {"type": "plain_text", "text": "Doing"}, "value": "1:doing"}
