@@ -12,6 +12,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+# Re-exported: the escaping lives in core so use cases composing thread replies share it.
+from triage.core.slack_text import ZWJ as ZWJ
+from triage.core.slack_text import escape as escape
+
 # Limits, from shared/reference/slack/limits.md (slack_sdk's validators and Slack's docs).
 SECTION_TEXT_MAX = 3000
 SECTION_FIELDS_MAX = 10
@@ -42,27 +46,10 @@ CONFIRM_TEXT_MAX = 300
 CONFIRM_BUTTON_MAX = 30
 
 ELLIPSIS = "…"
-ZWJ = "\u200d"
 
-# Slack turns bare @channel/@here/@everyone into mentions when a message is sent with parse=full or
-# link_names=1, and "certain mentions" are parsed in mrkdwn objects that are not verbatim (Slack docs,
-# "Composition objects: text object", `verbatim`). A zero-width joiner after the '@' keeps the text
-# readable and unparseable.
-_BARE_BROADCAST = re.compile(r"@(?=(?:channel|here|everyone))", re.IGNORECASE)
 # At the end of a clipped string: half an entity ("&am") or an unclosed Slack token ("<@U12", "<http").
 _PARTIAL_TAIL = re.compile(r"(?:&(?:a|am|amp|l|lt|g|gt)?|<(?:[@#!]|https?:|mailto:)[^>]*)$")
 _USER_ID = re.compile(r"^[UW][A-Z0-9]+$")
-
-
-def escape(text: str) -> str:
-    """Escape text for mrkdwn, so whatever a person typed shows as typed and pings nobody.
-
-    Slack's documented escaping is `&` -> `&amp;`, `<` -> `&lt;`, `>` -> `&gt;` ("Formatting text for
-    app surfaces: escaping text"); that alone neutralises `<!channel>`, `<!here>`, `<!everyone>`,
-    `<@U...>`, `<!subteam^...>` and `<url|label>` links. Bare `@here`-style words are defused too.
-    """
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return _BARE_BROADCAST.sub("@" + ZWJ, text)
 
 
 def clip(text: str, limit: int) -> str:

@@ -1,9 +1,10 @@
-"""Engine and session scope."""
+"""Engine and session scopes."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -25,12 +26,17 @@ def make_engine(url: str, **kwargs) -> Engine:
             cur.close()
 
         @sa.event.listens_for(engine, "begin")
-        def _begin_immediate(conn):
+        def _begin(conn):
             # A deferred transaction that reads then writes fails at once with SQLITE_BUSY when another
             # writer got there first (busy_timeout does not apply to that upgrade); taking the write lock
-            # up front makes concurrent writers wait their turn instead. See sqlite.org/lang_transaction.html
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # up front makes concurrent writers wait their turn instead. Read-only scopes begin deferred,
+            # so they never queue behind writers (WAL). See sqlite.org/lang_transaction.html
+            read_only = conn.get_execution_options().get("triage_read_only")
+            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
+        # SQLite's busy handler waits for the write lock by sleeping (up to 100 ms a time), so writers in
+        # this process also queue on a lock of ours, which hands over at once.
+        engine.info_writer_lock = threading.RLock()  # type: ignore[attr-defined]
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
@@ -41,13 +47,22 @@ def make_engine(url: str, **kwargs) -> Engine:
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
     """One transaction: commit on success, roll back on any error."""
-    with Session(engine, expire_on_commit=False) as session:
+    with getattr(engine, "info_writer_lock", None) or nullcontext(), Session(engine, expire_on_commit=False) as session:
         try:
             yield session
             session.commit()
         except BaseException:
             session.rollback()
             raise
+
+
+@contextmanager
+def read_scope(engine: Engine) -> Iterator[Session]:
+    """A transaction that only reads: on SQLite it takes no write lock and waits for no writer."""
+    # Closing (not rolling back) ends the transaction without expiring what was loaded, so the objects
+    # stay readable after the scope.
+    with Session(engine.execution_options(triage_read_only=True), expire_on_commit=False) as session:
+        yield session
 
 
 def ping(engine: Engine) -> None:

@@ -35,8 +35,9 @@ from triage import outbox, repo
 from triage.config import Config, Queue
 from triage.core import sla
 from triage.core.errors import InvalidTransition, NotAllowed
-from triage.core.gitlab_text import neutralize
+from triage.core.gitlab_text import quote as gitlab_quote
 from triage.core.lifecycle import CLOSED_STATUSES
+from triage.core.slack_text import escape, quote_lines
 from triage.db import session_scope
 from triage.models import Request, RequestEvent
 
@@ -175,12 +176,6 @@ def reschedule(session: Session, request_id: int, config: Config, now: datetime)
 # ---------------------------------------------------------------- texts (Slack mrkdwn, built here)
 
 
-def _esc(text: str) -> str:
-    # Slack's three control characters (api.slack.com/reference/surfaces/formatting#escaping);
-    # blocks.text does this for Block Kit, which the sweep may not import.
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 def _mention_sas(queue: Queue) -> str:
     if queue.sa_usergroup:
         return f"<!subteam^{queue.sa_usergroup}>"
@@ -194,7 +189,7 @@ def _percent(fraction: float) -> str:
 def reminder_text(request: Request, state: SlaState, fraction: float, now: datetime) -> str:
     waited = sla.format_duration(now - request.created_at)
     who = _mention_sas(state.queue)
-    return (f"{who + ' ' if who else ''}*{request.reference}* ({_esc(request.customer_name)}) has been waiting "
+    return (f"{who + ' ' if who else ''}*{request.reference}* ({escape(request.customer_name)}) has been waiting "
             f"{waited} for an SA: {_percent(fraction)} of its {state.target} SLA is used, "
             f"{sla.humanize_left(state.deadline, now)}. Claim it from the card above.")
 
@@ -203,7 +198,7 @@ def breach_thread_text(request: Request, state: SlaState, now: datetime, leaders
     waited = sla.format_duration(now - request.created_at)
     who = _mention_sas(state.queue)
     told = f" The leaders have been told in <#{leaders_channel}>." if leaders_channel else ""
-    return (f":rotating_light: {who + ' ' if who else ''}*{request.reference}* ({_esc(request.customer_name)}) "
+    return (f":rotating_light: {who + ' ' if who else ''}*{request.reference}* ({escape(request.customer_name)}) "
             f"missed its {state.target} SLA: it has been waiting {waited} for an SA "
             f"({sla.humanize_left(state.deadline, now)}).{told}")
 
@@ -220,8 +215,8 @@ def breach_leaders_text(request: Request, state: SlaState, now: datetime) -> str
     issue = _link(request.gitlab_url, f"GitLab issue #{request.gitlab_iid}") or "GitLab issue not filed yet"
     kind = _TYPE_NAMES.get(request.request_type, request.request_type)
     expedited = " (expedited)" if request.expedite else ""
-    return (f":rotating_light: *SLA missed: {request.reference}* for *{_esc(request.customer_name)}* in "
-            f"{_esc(state.queue.name)}: a {kind} request{expedited} from <@{request.requester}> has waited "
+    return (f":rotating_light: *SLA missed: {request.reference}* for *{escape(request.customer_name)}* in "
+            f"{escape(state.queue.name)}: a {kind} request{expedited} from <@{request.requester}> has waited "
             f"{waited} with no SA (target {state.target}, due {due_local:%a %d %b %H:%M} {due_local.tzname()}, "
             f"{sla.humanize_left(state.deadline, now)}).\n{issue} · card in <#{request.slack_channel}>")
 
@@ -433,12 +428,12 @@ def record_breach_reason(engine: Engine, request_id: int, actor: str, reason: st
         label = BREACH_REASONS[reason]
         body = f"**SLA missed: {label}** (recorded in Slack)"
         if note:
-            body += "\n\n" + "\n".join("> " + line for line in neutralize(note).splitlines())
+            body += "\n\n" + gitlab_quote(note)
         outbox.enqueue(s, kind="gitlab_note", lane=f"gitlab:{request_id}", request_id=request_id,
                        dedupe_key=f"breach_reason:{request_id}:{event.id}", payload={"body": body}, now=now)
-        thread = f"<@{actor}> recorded why the SLA was missed: *{_esc(label)}*"
+        thread = f"<@{actor}> recorded why the SLA was missed: *{escape(label)}*"
         if note:
-            thread += "\n" + "\n".join("> " + line for line in _esc(note).splitlines())
+            thread += "\n" + quote_lines(note)
         outbox.enqueue(s, kind="thread_reply", lane=f"slack:{request_id}", request_id=request_id,
                        dedupe_key=f"breach_reason_thread:{request_id}:{event.id}", payload={"text": thread},
                        now=now)

@@ -36,8 +36,10 @@ def build_tracker(settings: Settings):
 def build_notifier(settings: Settings):
     if not settings.slack_bot_token:
         return None
+    from triage.slack.app import quiet_slack_sdk_debug
     from triage.slack.notifier import SlackNotifier
 
+    quiet_slack_sdk_debug()
     # No retry handlers: a 429 or outage goes back to the outbox with backoff instead of blocking here.
     client = WebClient(token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url,
                        timeout=10, retry_handlers=[])

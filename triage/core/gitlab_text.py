@@ -78,3 +78,8 @@ def find_marker(description: str | None) -> str | None:
     """
     found = _MARKER.findall(description or "")
     return found[-1] if found else None
+
+
+def quote(text: str) -> str:
+    """Neutralised, as a Markdown blockquote ("> " before every line)."""
+    return "\n".join("> " + line for line in neutralize(text).splitlines())

@@ -19,7 +19,17 @@ from triage.slack.listeners import actions, commands, events, shortcuts, views
 log = logging.getLogger(__name__)
 
 
+def quiet_slack_sdk_debug() -> None:
+    """slack_sdk formats a debug line of every request and response when its logger's level is unset (0
+    counts as "<= DEBUG"), which costs real CPU per call; give those loggers a level unless one is set."""
+    for name in ("slack_sdk.web.base_client", "slack_sdk.web.async_base_client", "slack_bolt"):
+        logger = logging.getLogger(name)
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.INFO)
+
+
 def build_bolt_app(settings: Settings, services: Services) -> AsyncApp:
+    quiet_slack_sdk_debug()
     client = AsyncWebClient(token=settings.slack_bot_token.get_secret_value(),
                             base_url=settings.slack_api_url, timeout=5, retry_handlers=[])
     app = AsyncApp(

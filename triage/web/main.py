@@ -85,6 +85,14 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, worker
             services.set_wake(background.wake)
             background.start()
         app.state.worker = background
+        http_session = None
+        if bolt is not None:
+            # One keep-alive HTTP session for every Web API call the listeners make (views.open above
+            # all): without it each call opens a new connection, a new TLS handshake in production.
+            import aiohttp
+
+            http_session = aiohttp.ClientSession()
+            bolt.client.session = http_session
         socket_mode = None
         if bolt is not None and settings.slack_app_token:
             # Socket Mode: Slack sends the same payloads over a websocket, so no public URL is needed.
@@ -98,6 +106,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, worker
         finally:
             if socket_mode is not None:
                 await socket_mode.close_async()
+            if http_session is not None:
+                await http_session.close()
             if background is not None:
                 background.stop()
             engine.dispose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -15,6 +16,7 @@ from triage.slack.forms import ModalMeta
 from triage.slack.listeners import run
 
 SENTENCE_WORDS = 6
+PREFILL_WAIT_SECONDS = 0.3
 
 
 def prefill_from_message(text: str) -> dict[str, Any]:
@@ -44,7 +46,11 @@ def register(app: AsyncApp, services: Services) -> None:
         if not queues:
             await client.views_open(trigger_id=body["trigger_id"], view=no_queues_modal())
             return
-        last = await run(services.last_queue, body["user"]["id"])
+        try:
+            # A default queue is a nicety; the trigger_id expires 3 s after the click, so never wait long.
+            last = await asyncio.wait_for(run(services.last_queue, body["user"]["id"]), PREFILL_WAIT_SECONDS)
+        except TimeoutError:
+            last = None
         if last:
             initial.setdefault("queue", last)
         view = request_modal(request_type="opportunity", queues=queues, initial=initial,

@@ -1,0 +1,78 @@
+"""What every group of use cases shares: loading a request, and recording a change with its side effects."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from triage import outbox, repo
+from triage.config import Config
+from triage.db import read_scope
+from triage.models import Request, RequestEvent
+
+NOTE_MARKER = "<!-- triage-note -->"  # on the app's own GitLab notes, so their Note Hooks post nothing
+RECONCILE_INTERVAL = timedelta(minutes=5)  # how often drift repair reads each board
+
+
+@dataclass(frozen=True)
+class Change:
+    """What a use case did, for the listener to tell the person who clicked."""
+
+    request: Request
+    changed: bool
+    message: str = ""
+
+
+def _mention(user: str | None) -> str:
+    return f"<@{user}>" if user else "nobody"
+
+
+class ServiceBase:
+    """Shared helpers; the Services class mixes the use-case groups together over these."""
+
+    engine: Engine
+    config: Config
+    _wake: Callable[[], None]
+    now: Callable[[], datetime]
+    is_leader: Callable[[str], bool]
+
+    def get(self, request_id: int) -> Request | None:
+        with read_scope(self.engine) as s:
+            return repo.get_request(session=s, request_id=request_id)
+
+    def _require(self, s, request_id: int) -> Request:
+        from triage.core.errors import InvalidTransition
+
+        r = repo.get_request(session=s, request_id=request_id)
+        if r is None:
+            raise InvalidTransition(f"There is no request {request_id}.")
+        return r
+
+    def _record(self, s, request: Request, *, kind: str, actor: str | None, source: str, now: datetime,
+                thread: str | None = None, gitlab: dict[str, Any] | None = None,
+                note: str | None = None, dms: Sequence[dict[str, Any]] = (), **detail: Any) -> RequestEvent:
+        """The audit event plus every side effect it implies, in the same transaction."""
+        event = repo.add_event(session=s, request_id=request.id, kind=kind, source=source, actor=actor, at=now,
+                               **detail)
+        s.flush()
+        key = f"{request.id}:{event.id}"
+        if gitlab is not None and source != "gitlab":
+            outbox.enqueue(s, kind="gitlab_update", lane=f"gitlab:{request.id}", dedupe_key=f"gl:{key}",
+                           request_id=request.id, payload=gitlab, now=now)
+        if note and source != "gitlab":
+            outbox.enqueue(s, kind="gitlab_note", lane=f"gitlab:{request.id}", dedupe_key=f"note:{key}",
+                           request_id=request.id, payload={"body": note}, now=now)
+        outbox.enqueue(s, kind="card_update", lane=f"slack:{request.id}", dedupe_key=f"card:{key}",
+                       request_id=request.id, now=now)
+        if thread:
+            outbox.enqueue(s, kind="thread_reply", lane=f"slack:{request.id}", dedupe_key=f"thread:{key}",
+                           request_id=request.id, payload={"text": thread}, now=now)
+        for i, dm in enumerate(dms):
+            outbox.enqueue(s, kind="dm", lane=f"slack:{request.id}", dedupe_key=f"dm:{key}:{i}",
+                           request_id=request.id, payload=dm, now=now)
+        return event
+

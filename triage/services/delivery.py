@@ -1,0 +1,345 @@
+"""Outbox delivery: each side effect on GitLab or Slack, performed once, retried with backoff."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from triage import outbox, repo
+from triage.config import Queue
+from triage.core.errors import DeliveryError, Rejected, RetryLater
+from triage.core.gitlab_text import marker
+from triage.core.issue_template import render_issue
+from triage.core.labels import labels_for_new_request
+from triage.db import session_scope
+from triage.models import OutboxEntry, Request
+from triage.services.base import NOTE_MARKER, ServiceBase
+from triage.services.ports import Notifier, Tracker
+
+log = logging.getLogger(__name__)
+
+# Side effects delivered side by side. GitLab.com allows 2,000 API calls a minute per user and Slack's
+# chat.postMessage about one a second per channel; 8 at a time stays well inside both.
+DELIVERY_THREADS = 8
+
+
+@dataclass
+class DeliveryReport:
+    delivered: int = 0
+    retried: int = 0
+    claimed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class DeliveryMixin(ServiceBase):
+    """The worker's half: perform what the outbox holds."""
+
+    def deliver_due(self, *, tracker: Tracker | None, notifier: Notifier | None, now: datetime | None = None,
+                    limit: int = 50, threads: int = DELIVERY_THREADS) -> DeliveryReport:
+        """Perform due outbox entries once each; failures wait with backoff, nothing is dropped.
+
+        A batch holds at most one entry per lane (one request, one service), so its entries are
+        independent and run side by side: a slow GitLab delays a burst by one round trip, not by one
+        round trip per request.
+        """
+        now = now or self.now()
+        report = DeliveryReport()
+        kinds = [k for k, (needs_gitlab, needs_slack) in _HANDLERS_NEED.items()
+                 if (tracker or not needs_gitlab) and (notifier or not needs_slack)]
+        entries = outbox.claim_due(self.engine, now=now, limit=limit, kinds=kinds)
+        report.claimed = len(entries)
+
+        def one(entry: OutboxEntry) -> str | None:
+            return self._deliver_one(entry, tracker=tracker, notifier=notifier, now=now)
+
+        if len(entries) > 1 and threads > 1:
+            with ThreadPoolExecutor(max_workers=min(threads, len(entries)),
+                                    thread_name_prefix="triage-delivery") as pool:
+                outcomes = list(pool.map(one, entries))
+        else:
+            outcomes = [one(e) for e in entries]
+        for outcome in outcomes:
+            if outcome is None:
+                report.delivered += 1
+            else:
+                report.retried += 1
+                if outcome:
+                    report.errors.append(outcome)
+        return report
+
+    def _deliver_one(self, entry: OutboxEntry, *, tracker: Tracker | None, notifier: Notifier | None,
+                     now: datetime) -> str | None:
+        """Deliver one entry: None when done, "" when it waits for a retry, else the error to report."""
+        handler = getattr(self, f"_do_{entry.kind}")
+        try:
+            handler(entry, tracker=tracker, notifier=notifier, now=now)
+        except RetryLater as e:
+            when = outbox.retry(self.engine, entry, now=now, error=str(e), retry_after=e.retry_after)
+            log.warning("outbox %s %s for request %s: %s; retrying at %s", entry.id, entry.kind,
+                        entry.request_id, e, when.isoformat())
+            self._on_delay(entry, e, now)
+            return ""
+        except DeliveryError as e:
+            # Refused for good as sent (wrong project, missing scope...): keep it, retry slowly, so an
+            # admin's fix lets it land; `triage check` and /healthz show the error.
+            outbox.retry(self.engine, entry, now=now, error=f"refused: {e}", retry_after=outbox.BACKOFF_CAP)
+            log.error("outbox %s %s for request %s refused: %s", entry.id, entry.kind, entry.request_id, e)
+            return str(e)
+        except Exception as e:
+            error_id = uuid.uuid4().hex[:8]
+            log.exception("outbox %s %s failed unexpectedly (error id %s)", entry.id, entry.kind, error_id)
+            outbox.retry(self.engine, entry, now=now, error=f"unexpected error {error_id}: {e!r}")
+            return f"{error_id}: {e!r}"
+        return None
+
+    def _on_delay(self, entry: OutboxEntry, error: RetryLater, now: datetime) -> None:
+        """The first time filing a request is held up, tell the AE it is safe and queued."""
+        if entry.kind == "create_issue" and entry.attempts == 1 and entry.request_id:
+            with session_scope(self.engine) as s:
+                outbox.enqueue(s, kind="notify_queued", lane=f"slack:{entry.request_id}",
+                               dedupe_key=f"notify_queued:{entry.request_id}", request_id=entry.request_id,
+                               payload={"service": "GitLab"}, now=now)
+
+    def _load(self, entry: OutboxEntry) -> Request:
+        with session_scope(self.engine) as s:
+            request = repo.get_request(session=s, request_id=entry.request_id)
+        if request is None:
+            raise Rejected(f"request {entry.request_id} no longer exists")
+        return request
+
+    def _complete(self, entry: OutboxEntry, now: datetime, then: Callable[[Any], None] | None = None) -> None:
+        with session_scope(self.engine) as s:
+            if then:
+                then(s)
+            outbox.complete(s, entry.id, now=now)
+
+    def _do_create_issue(self, entry: OutboxEntry, *, tracker: Tracker, notifier: Notifier | None,
+                         now: datetime) -> None:
+        request = self._load(entry)
+        queue = self.config.queue(request.queue)
+        if not request.requester_name and notifier is not None:
+            try:
+                who = notifier.user_info(request.requester)
+                request.requester_name, request.requester_tz = who.name or request.requester, who.tz or "UTC"
+            except DeliveryError as e:  # the issue matters more than the name; use the id
+                log.info("users.info for %s failed (%s); filing with the Slack id", request.requester, e)
+        title, description = render_issue(
+            request_id=request.id, reference=request.reference, request_type=request.request_type,
+            cleaned=request.fields, requester_name=request.requester_name or request.requester,
+            requester_tz=request.requester_tz, queue_name=queue.name if queue else request.queue,
+            queue_tz=queue.timezone if queue else "UTC", deadline=request.deadline,
+            parent_url=self._parent_url(request),
+        )
+        ref = None
+        if entry.attempts > 1:
+            # An earlier attempt may have created the issue and died before recording it.
+            ref = tracker.find_issue_by_marker(request.gitlab_project, marker(request.id),
+                                               created_after=request.created_at - timedelta(minutes=5))
+        if ref is None:
+            labels = labels_for_new_request(request.request_type, request.fields.get("asks", []),
+                                            request.expedite)
+            ref = tracker.create_issue(request.gitlab_project, title=title, description=description,
+                                       labels=labels, due_date=self._due_date(request, queue))
+
+        def record(s):
+            s.execute(sa.update(Request).where(Request.id == request.id).values(
+                gitlab_iid=ref.iid, gitlab_issue_id=ref.id, gitlab_url=ref.web_url, updated_at=now,
+                requester_name=request.requester_name, requester_tz=request.requester_tz))
+            repo.add_event(session=s, request_id=request.id, kind="issue_created", source="gitlab", at=now,
+                           url=ref.web_url)
+            outbox.enqueue(s, kind="post_card", lane=f"slack:{request.id}",
+                           dedupe_key=f"post_card:{request.id}", request_id=request.id, now=now)
+
+        self._complete(entry, now, record)
+
+    def _due_date(self, request: Request, queue: Queue | None) -> date:
+        tz = queue.tz if queue else UTC
+        return request.deadline.astimezone(tz).date()
+
+    def _parent_url(self, request: Request) -> str | None:
+        parent = request.fields.get("parent_request")
+        if not parent:
+            return None
+        ref = str(parent).strip().upper().removeprefix("SAR-")
+        if ref.isdigit():
+            with session_scope(self.engine) as s:
+                p = repo.get_request(session=s, request_id=int(ref))
+                return p.gitlab_url if p else None
+        return None
+
+    def _do_post_card(self, entry: OutboxEntry, *, notifier: Notifier, now: datetime, **_: Any) -> None:
+        request = self._load(entry)
+        ts = notifier.find_card(request) if entry.attempts > 1 else None
+        if ts is None:
+            with session_scope(self.engine) as s:
+                events = repo.events_of(session=s, request_id=request.id)
+            ts = notifier.post_card(request, events)
+
+        def record(s):
+            s.execute(sa.update(Request).where(Request.id == request.id).values(slack_ts=ts, updated_at=now))
+            repo.add_event(session=s, request_id=request.id, kind="card_posted", source="slack", at=now)
+            outbox.enqueue(s, kind="notify_landed", lane=f"slack:{request.id}",
+                           dedupe_key=f"notify_landed:{request.id}", request_id=request.id, now=now)
+
+        self._complete(entry, now, record)
+
+    def _do_notify_landed(self, entry: OutboxEntry, *, notifier: Notifier, now: datetime, **_: Any) -> None:
+        notifier.dm_landed(self._load(entry))
+        self._complete(entry, now)
+
+    def _do_notify_queued(self, entry: OutboxEntry, *, notifier: Notifier, now: datetime, **_: Any) -> None:
+        request = self._load(entry)
+        if request.gitlab_iid is None:  # already landed by now: the "landed" DM says it all
+            notifier.dm_queued(request, entry.payload.get("service", "GitLab"))
+        self._complete(entry, now)
+
+
+    # -- side effects of working a request
+
+    def _issue_of(self, request: Request) -> int:
+        if request.gitlab_iid is None:
+            raise RetryLater(f"{request.reference} has no GitLab issue yet")
+        return request.gitlab_iid
+
+    def _gitlab_user(self, slack_user: str, request: Request, *, tracker: Tracker, notifier: Notifier | None,
+                     now: datetime) -> int | None:
+        """The SA's GitLab user id: remembered, or found by their Slack email; else ask them once."""
+        from triage.models import UserLink
+
+        with session_scope(self.engine) as s:
+            link = repo.get_user_link(session=s, slack_user=slack_user)
+        if link and link.gitlab_user_id:
+            return link.gitlab_user_id
+        if link and link.gitlab_username:
+            user = tracker.user_by_username(link.gitlab_username)
+            if user:
+                self._save_link(slack_user, user.id, user.username, link.email, now)
+                return user.id
+        email = link.email if link else None
+        if email is None and notifier is not None:
+            email = notifier.user_info(slack_user).email
+        matches = tracker.users_by_email(email) if email else []
+        if len(matches) == 1:
+            self._save_link(slack_user, matches[0].id, matches[0].username, email, now)
+            return matches[0].id
+        with session_scope(self.engine) as s:
+            if link is None:
+                s.add(UserLink(slack_user=slack_user, email=email, updated_at=now))
+            why = "no email in Slack" if not email else (
+                "no GitLab user with that email" if not matches else "several GitLab users match that email")
+            outbox.enqueue(s, kind="ask_gitlab_username", lane=f"slack:{request.id}",
+                           dedupe_key=f"ask_gitlab:{slack_user}", request_id=request.id,
+                           payload={"user": slack_user, "why": why}, now=now)
+        return None
+
+    def _save_link(self, slack_user: str, gitlab_id: int, username: str, email: str | None, now: datetime) -> None:
+        from triage.models import UserLink
+
+        with session_scope(self.engine) as s:
+            link = repo.get_user_link(session=s, slack_user=slack_user) or UserLink(slack_user=slack_user)
+            link.gitlab_user_id, link.gitlab_username, link.email, link.updated_at = gitlab_id, username, email, now
+            s.add(link)
+
+    def link_gitlab_username(self, slack_user: str, username: str, *, now: datetime | None = None) -> int:
+        """The SA told us their GitLab username: remember it and assign their open requests on GitLab."""
+        from triage.models import UserLink
+
+        now = now or self.now()
+        username = username.strip().lstrip("@")
+        with session_scope(self.engine) as s:
+            link = repo.get_user_link(session=s, slack_user=slack_user) or UserLink(slack_user=slack_user)
+            link.gitlab_username, link.gitlab_user_id, link.updated_at = username, None, now
+            s.add(link)
+            mine = s.exec(sa.select(Request).where(Request.owner == slack_user,
+                                                   Request.status.not_in(("done", "declined")))).scalars().all()
+            for r in mine:
+                outbox.enqueue(s, kind="gitlab_update", lane=f"gitlab:{r.id}",
+                               dedupe_key=f"relink:{r.id}:{slack_user}:{now.isoformat()}", request_id=r.id,
+                               payload={"assignee": slack_user}, now=now)
+        self._wake()
+        return len(mine)
+
+    def _do_gitlab_update(self, entry: OutboxEntry, *, tracker: Tracker, notifier: Notifier | None,
+                          now: datetime) -> None:
+        request = self._load(entry)
+        iid = self._issue_of(request)
+        p = entry.payload
+        assignee_ids: list[int] | None = None
+        if "assignee" in p:
+            if p["assignee"] is None:
+                assignee_ids = []
+            else:
+                uid = self._gitlab_user(p["assignee"], request, tracker=tracker, notifier=notifier, now=now)
+                assignee_ids = [uid] if uid is not None else None
+        due = date.fromisoformat(p["due_date"]) if p.get("due_date") else None
+        tracker.update_issue(request.gitlab_project, iid, add_labels=p.get("add_labels", ()),
+                             remove_labels=p.get("remove_labels", ()), assignee_ids=assignee_ids,
+                             state_event=p.get("state_event"), due_date=due)
+        self._complete(entry, now)
+
+    def _do_gitlab_note(self, entry: OutboxEntry, *, tracker: Tracker, now: datetime, **_: Any) -> None:
+        request = self._load(entry)
+        tracker.add_note(request.gitlab_project, self._issue_of(request), entry.payload["body"] + "\n\n" + NOTE_MARKER)
+        self._complete(entry, now)
+
+    def _card_ts(self, request: Request) -> str:
+        if request.slack_ts is None:
+            raise RetryLater(f"{request.reference} has no card yet")
+        return request.slack_ts
+
+    def _do_card_update(self, entry: OutboxEntry, *, notifier: Notifier, now: datetime, **_: Any) -> None:
+        request = self._load(entry)
+        self._card_ts(request)
+        with session_scope(self.engine) as s:
+            events = repo.events_of(session=s, request_id=request.id)
+        notifier.update_card(request, events)
+        self._complete(entry, now)
+
+    def _do_thread_reply(self, entry: OutboxEntry, *, notifier: Notifier, now: datetime, **_: Any) -> None:
+        request = self._load(entry)
+        if entry.payload.get("unless_allocated") and request.allocated_at is not None:
+            self._complete(entry, now)  # an SLA nudge queued just before the claim: no longer true
+            return
+        notifier.thread_reply(request.slack_channel, self._card_ts(request), entry.payload["text"])
+        self._complete(entry, now)
+
+    def _do_post(self, entry: OutboxEntry, *, notifier: Notifier, now: datetime, **_: Any) -> None:
+        ask = entry.request_id if entry.payload.get("ask_breach_reason") else None
+        notifier.post(entry.payload["channel"], entry.payload["text"], breach_request_id=ask)
+        self._complete(entry, now)
+
+    def _do_dm(self, entry: OutboxEntry, *, notifier: Notifier, now: datetime, **_: Any) -> None:
+        p = entry.payload
+        if p.get("kind") == "needs_info":
+            notifier.dm_needs_info(self._load(entry), p["question"], p.get("asked_by"))
+        else:
+            notifier.dm_text(p["user"], p["text"])
+        self._complete(entry, now)
+
+    def _do_ask_gitlab_username(self, entry: OutboxEntry, *, notifier: Notifier, now: datetime, **_: Any) -> None:
+        notifier.ask_gitlab_username(self._load(entry), entry.payload["user"], entry.payload.get("why", ""))
+        self._complete(entry, now)
+
+
+# kind -> (needs GitLab, needs Slack). An unconfigured service leaves its entries waiting.
+_HANDLERS_NEED: dict[str, tuple[bool, bool]] = {
+    "create_issue": (True, False),
+    "post_card": (False, True),
+    "notify_landed": (False, True),
+    "notify_queued": (False, True),
+    "gitlab_update": (True, False),
+    "gitlab_note": (True, False),
+    "card_update": (False, True),
+    "thread_reply": (False, True),
+    "post": (False, True),
+    "dm": (False, True),
+    "ask_gitlab_username": (False, True),
+}
+

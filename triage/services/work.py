@@ -1,0 +1,258 @@
+"""Working a request from Slack: claim, assign, unclaim, status, needs info, answer, decline."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from triage import outbox, repo
+from triage import sweep as sla_sweep
+from triage.core import sla
+from triage.core.gitlab_text import quote as gitlab_quote
+from triage.core.slack_text import escape, quote_lines
+from triage.db import session_scope
+from triage.models import Request, RequestEvent
+from triage.services.base import Change, ServiceBase, _mention
+
+
+class WorkMixin(ServiceBase):
+    """Claim, assign, status, needs info, answer, decline, breach reasons."""
+
+    # -- claim and assign
+
+    def claim(self, request_id: int, actor: str, *, now: datetime | None = None) -> Change:
+        """Take an open request. Atomic: of two SAs clicking at once exactly one wins."""
+        from triage.core import lifecycle
+
+        now = now or self.now()
+        with session_scope(self.engine) as s:
+            won = s.execute(
+                sa.update(Request)
+                .where(Request.id == request_id, Request.status == "open", Request.owner.is_(None))
+                .values(status="claimed", owner=actor, allocated_at=now, updated_at=now, next_check_at=None)
+            ).rowcount == 1
+            request = self._require(s, request_id)
+            if not won:
+                lifecycle.check_claim(request.status, request.owner, actor)  # raises AlreadyClaimed
+                return Change(request, False, "You already have this request.")
+            s.refresh(request)
+            self._allocated(s, request, actor=actor, by=actor, now=now, source="slack")
+        self._wake()
+        return Change(request, True, f"You have {request.reference}.")
+
+    def assign(self, request_id: int, actor: str, assignee: str, *, now: datetime | None = None) -> Change:
+        """A leader gives a request (events above all) to an SA; it counts as the SA's claim."""
+        from triage.core import lifecycle
+
+        now = now or self.now()
+        with session_scope(self.engine) as s:
+            request = self._require(s, request_id)
+            lifecycle.check_assign(request.status, is_leader=self.is_leader(actor))
+            if request.owner == assignee:
+                return Change(request, False, f"{request.reference} is already {_mention(assignee)}'s.")
+            first = request.allocated_at is None
+            s.execute(sa.update(Request).where(Request.id == request_id).values(
+                owner=assignee, status="claimed" if request.status == "open" else request.status,
+                allocated_at=request.allocated_at or now, updated_at=now, next_check_at=None))
+            s.refresh(request)
+            self._allocated(s, request, actor=assignee, by=actor, now=now, source="slack", first=first)
+        self._wake()
+        return Change(request, True, f"Assigned {request.reference} to {_mention(assignee)}.")
+
+    def _allocated(self, s, request: Request, *, actor: str, by: str, now: datetime, source: str,
+                   first: bool = True) -> None:
+        kind = "claimed" if actor == by else "assigned"
+        text = (f"{_mention(actor)} took this request." if kind == "claimed"
+                else f"{_mention(by)} assigned this request to {_mention(actor)}.")
+        late = now > request.deadline
+        if first:
+            repo.add_event(session=s, request_id=request.id, kind="sla_stop", source="system", at=now,
+                           late=late)
+        self._record(
+            s, request, kind=kind, actor=by, source=source, now=now, thread=text, to=actor,
+            gitlab={"add_labels": ["SA Triaged"], "remove_labels": [], "assignee": actor},
+            dms=[{"user": request.requester, "text": f"{_mention(actor)} has your request "
+                  f"*{request.reference}* ({escape(request.customer_name)})."}],
+        )
+
+    def unclaim(self, request_id: int, actor: str, *, now: datetime | None = None) -> Change:
+        from triage.core.errors import NotAllowed
+
+        now = now or self.now()
+        with session_scope(self.engine) as s:
+            request = self._require(s, request_id)
+            if request.owner is None:
+                return Change(request, False, "Nobody has this request.")
+            if actor != request.owner and not self.is_leader(actor):
+                raise NotAllowed("Only the SA who has this request, or a leader, can return it to the queue.")
+            from triage.core.labels import BOARD_LISTS
+
+            s.execute(sa.update(Request).where(Request.id == request_id).values(
+                owner=None, status="open", allocated_at=None, updated_at=now))
+            s.refresh(request)
+            # Back in the queue, it needs an SA again: the clock runs on from where it stopped.
+            repo.add_event(session=s, request_id=request.id, kind="sla_start", source="system", at=now)
+            self._record(s, request, kind="unclaimed", actor=actor, source="slack", now=now,
+                         thread=f"{_mention(actor)} returned this request to the queue.",
+                         gitlab={"add_labels": [], "remove_labels": list(BOARD_LISTS), "assignee": None})
+        self._reschedule(request_id, now)
+        self._wake()
+        return Change(request, True, f"{request.reference} is back in the queue.")
+
+    # -- status
+
+    def set_status(self, request_id: int, actor: str, new_status: str, *, now: datetime | None = None) -> Change:
+        from triage.core import lifecycle
+        from triage.core.labels import status_label_change
+
+        now = now or self.now()
+        with session_scope(self.engine) as s:
+            request = self._require(s, request_id)
+            lifecycle.check_status_change(request.status, new_status, actor=actor, owner=request.owner,
+                                          is_leader=self.is_leader(actor))
+            if request.status == new_status:
+                return Change(request, False, f"{request.reference} is already {new_status}.")
+            old = request.status
+            add, remove = status_label_change(old, new_status)
+            values: dict[str, Any] = {"status": new_status, "updated_at": now}
+            gitlab: dict[str, Any] = {"add_labels": add, "remove_labels": remove}
+            if new_status == "done":
+                values["closed_at"] = now
+                gitlab["state_event"] = "close"
+            s.execute(sa.update(Request).where(Request.id == request_id).values(**values))
+            s.refresh(request)
+            self._record(s, request, kind="status", actor=actor, source="slack", now=now, status=new_status,
+                         previous=old, thread=f"{_mention(actor)} set the status to *{new_status}*.",
+                         gitlab=gitlab,
+                         dms=[{"user": request.requester, "text": f"Your request *{request.reference}* is "
+                               "done." }] if new_status == "done" else ())
+        self._wake()
+        return Change(request, True, f"{request.reference} is now {new_status}.")
+
+    # -- needs info, answer, decline
+
+    def needs_info(self, request_id: int, actor: str, question: str, *, now: datetime | None = None) -> Change:
+        from triage.core.errors import InvalidTransition
+        from triage.core.labels import BOARD_LISTS
+
+        now = now or self.now()
+        with session_scope(self.engine) as s:
+            request = self._require(s, request_id)
+            if request.status in ("done", "declined"):
+                raise InvalidTransition(f"{request.reference} is already {request.status}.")
+            previous = request.status
+            s.execute(sa.update(Request).where(Request.id == request_id).values(status="waiting", updated_at=now))
+            s.refresh(request)
+            if previous != "waiting":
+                repo.add_event(session=s, request_id=request.id, kind="sla_pause", source="system", at=now)
+            self._record(
+                s, request, kind="needs_info", actor=actor, source="slack", now=now, previous=previous,
+                question=question,
+                thread=f"{_mention(actor)} needs more information from {_mention(request.requester)}:\n"
+                       + quote_lines(question),
+                gitlab={"add_labels": ["SA Waiting"], "remove_labels": [x for x in BOARD_LISTS if x != "SA Waiting"]},
+                note=f"**Needs more information** (asked in Slack):\n\n{gitlab_quote(question)}",
+                dms=[{"user": request.requester, "kind": "needs_info", "question": question, "asked_by": actor}],
+            )
+        self._wake()
+        return Change(request, True, "Asked; the request waits on the AE (the SLA clock is paused).")
+
+    def answer(self, request_id: int, actor: str, answer: str, *, now: datetime | None = None) -> Change:
+        from triage.core.errors import InvalidTransition, NotAllowed
+        from triage.core.labels import status_label_change
+
+        now = now or self.now()
+        with session_scope(self.engine) as s:
+            request = self._require(s, request_id)
+            if actor != request.requester and not self.is_leader(actor):
+                raise NotAllowed("Only the requester can answer this question.")
+            if request.status != "waiting":
+                raise InvalidTransition(f"{request.reference} is not waiting for an answer.")
+            asked = s.exec(sa.select(RequestEvent).where(RequestEvent.request_id == request.id,
+                                                         RequestEvent.kind == "needs_info")
+                           .order_by(RequestEvent.id.desc()).limit(1)).scalars().first()
+            back_to = (asked.detail.get("previous") if asked else None) or ("claimed" if request.owner else "open")
+            if back_to == "waiting":
+                back_to = "claimed" if request.owner else "open"
+            add, remove = status_label_change("waiting", back_to)
+            s.execute(sa.update(Request).where(Request.id == request_id).values(status=back_to, updated_at=now))
+            s.refresh(request)
+            repo.add_event(session=s, request_id=request.id, kind="sla_resume", source="system", at=now)
+            self._record(
+                s, request, kind="answered", actor=actor, source="slack", now=now,
+                thread=f"{_mention(actor)} answered:\n"
+                       + quote_lines(answer),
+                gitlab={"add_labels": add, "remove_labels": remove},
+                note=f"**Answer from the requester** (in Slack):\n\n{gitlab_quote(answer)}",
+            )
+        self._reschedule(request_id, now)
+        self._wake()
+        return Change(request, True, "Thanks: your answer is in the thread and on the issue.")
+
+    def _reschedule(self, request_id: int, now: datetime) -> None:
+        """Recompute the deadline from the clock's history (pauses move it by exactly the paused working
+        time) and let the GitLab due date follow."""
+        with session_scope(self.engine) as s:
+            request = self._require(s, request_id)
+            if request.allocated_at is not None:
+                return
+            queue = self.config.queue(request.queue)
+            if queue is None:
+                return
+            pauses = self.pauses_of(s, request.id)
+            deadline = self.deadline_for(queue=queue, request_type=request.request_type,
+                                         expedite=request.expedite, start=request.created_at, pauses=pauses,
+                                         now=now)
+            if deadline != request.deadline:
+                s.execute(sa.update(Request).where(Request.id == request_id).values(deadline=deadline))
+                outbox.enqueue(s, kind="gitlab_update", lane=f"gitlab:{request_id}",
+                               dedupe_key=f"due:{request_id}:{deadline.isoformat()}", request_id=request_id,
+                               payload={"due_date": self._due_date(request.model_copy(update={"deadline": deadline}),
+                                                                   queue).isoformat()}, now=now)
+            sla_sweep.reschedule(s, request_id, self.config, now)
+
+    def pauses_of(self, s, request_id: int) -> list[sla.Pause]:
+        """The request's SLA pauses, folded from its recorded clock events (a span between a stop and a
+        restart, e.g. claimed then returned to the queue, counts as a pause)."""
+        request = self._require(s, request_id)
+        return list(sla_sweep.clock_of(request, repo.events_of(session=s, request_id=request_id)).pauses)
+
+    def needs_breach_reason(self, request_id: int, *, now: datetime | None = None) -> bool:
+        """Whether the request missed its SLA and nobody has said why yet (then the SA or leader is asked)."""
+        request = self.get(request_id)
+        return bool(request and request.breach_reason is None
+                    and sla_sweep.is_breached(request, now or self.now()))
+
+    def record_breach_reason(self, request_id: int, actor: str, reason: str, note: str | None, *,
+                             now: datetime | None = None) -> sla_sweep.BreachReasonResult:
+        result = sla_sweep.record_breach_reason(self.engine, request_id, actor, reason, note, now or self.now(),
+                                                config=self.config)
+        self._wake()
+        return result
+
+    def decline(self, request_id: int, actor: str, reason: str, *, now: datetime | None = None) -> Change:
+        from triage.core.errors import InvalidTransition
+
+        now = now or self.now()
+        with session_scope(self.engine) as s:
+            request = self._require(s, request_id)
+            if request.status in ("done", "declined"):
+                raise InvalidTransition(f"{request.reference} is already {request.status}.")
+            s.execute(sa.update(Request).where(Request.id == request_id).values(
+                status="declined", closed_at=now, updated_at=now, next_check_at=None))
+            s.refresh(request)
+            self._record(
+                s, request, kind="declined", actor=actor, source="slack", now=now, reason=reason,
+                thread=f"{_mention(actor)} declined this request:\n"
+                       + quote_lines(reason),
+                gitlab={"add_labels": [], "remove_labels": [], "state_event": "close"},
+                note=f"**Declined** in Slack:\n\n{gitlab_quote(reason)}",
+                dms=[{"user": request.requester, "text": f"{_mention(actor)} declined your request "
+                      f"*{request.reference}*:\n> {escape(reason)}"}],
+            )
+        self._wake()
+        return Change(request, True, f"{request.reference} is declined; the AE has been told why.")
+
+
