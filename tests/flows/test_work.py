@@ -6,8 +6,6 @@ import json
 import threading
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from tests.conftest import (
     AE,
     AMER_CHANNEL,
@@ -251,11 +249,11 @@ def test_note_hook_posts_comment_in_thread_but_not_own_notes(client, fake_slack,
     assert "16.8" in replies[-1]["text"] and "<!channel>" not in replies[-1]["text"]
 
 
-@pytest.mark.postgres
-def test_two_sas_claim_at_once_exactly_one_wins(pg_url, config_path, fake_slack, fake_gitlab):
-    settings = make_settings(DATABASE_URL=pg_url, TRIAGE_CONFIG=str(config_path))
-    upgrade(pg_url)
-    services = Services(settings, make_engine(pg_url))
+def test_two_sas_claim_at_once_exactly_one_wins(db_url, config_path, fake_slack, fake_gitlab):
+    """Real threads, SQLite and PostgreSQL: the conditional UPDATE lets exactly one claim through."""
+    settings = make_settings(DATABASE_URL=db_url, TRIAGE_CONFIG=str(config_path))
+    upgrade(db_url)
+    services = Services(settings, make_engine(db_url))
     for i in range(10):
         res = services.submit(submission_key=f"V{i}", requester=AE, cleaned={**GOOD, "opportunity": None})
         barrier = threading.Barrier(2)
