@@ -32,6 +32,7 @@ from tests.conftest import (
     submission_payload,
     wait_for,
 )
+from tests.flows.test_intake import GOOD
 from triage import outbox
 from triage.db import make_engine, session_scope
 from triage.gitlab_tracker import GitLabTracker
@@ -49,18 +50,6 @@ CONTRACT_LABELS = {
     "Services Request", "Expedite", "SA Activity", "Follow Up", "Vendor Security Assessment", "SA Event Request",
 }
 
-GOOD = {
-    "request_type": "opportunity",
-    "queue": "amer-east",
-    "customer_name": "Acme Corp",
-    "opportunity": "0065g00000AbCdEAAV",
-    "command_plan_url": "https://docs.example.com/command-plan/acme",
-    "why_now": "Their renewal is in three weeks and the CTO wants a decision before then.",
-    "pain": "Releases take two weeks because every pipeline is hand-built and nobody trusts the tests.",
-    "champion": "Jordan Lee, VP Engineering",
-    "asks": ["demo", "pov"],
-    "hosting": "saas",
-}
 
 
 class Crash(BaseException):

@@ -154,17 +154,22 @@ def register(app: AsyncApp, services: Services) -> None:
         await guarded(body, client, services.set_status, rid, body["user"]["id"], new_status,
                       ask_breach=new_status == "done")
 
-    async def open_modal(body, client, builder, *, sa_only: str | None = None) -> None:
-        """Open one of the small modals about the clicked request; `sa_only` names the act when only
-        the queue's SAs may do it."""
-        request_id = action_request_id(body)
+    async def open_modal(body, client, builder, *, sa_only: str | None = None, allowed=None) -> None:
+        """Open one of the small modals about the clicked request. `sa_only` names the act when only the
+        queue's SAs may do it; `allowed(user, request)` -> (ok, why not) for other rules."""
+        request_id, user = action_request_id(body), body["user"]["id"]
         request = await run(services.get, request_id) if request_id else None
         if request is None:
             await tell(client, body, "I can't find that request.")
             return
-        if sa_only and not await sas.is_sa(client, request.queue, body["user"]["id"]):
+        if sa_only and not await sas.is_sa(client, request.queue, user):
             await tell(client, body, f"Only the {request.queue} SAs can {sa_only} this request.")
             return
+        if allowed is not None:
+            ok, why_not = allowed(user, request)
+            if not ok:
+                await tell(client, body, why_not)
+                return
         await client.views_open(trigger_id=body["trigger_id"],
                                 view=builder(str(request_id), reference=request.reference))
 
@@ -186,15 +191,9 @@ def register(app: AsyncApp, services: Services) -> None:
     @app.action(ActionId.RECORD_BREACH_REASON.value)
     async def record_breach(ack, body, client):
         await ack()
-        user, request_id = body["user"]["id"], action_request_id(body)
-        request = await run(services.get, request_id) if request_id else None
-        if request is None:
-            return
-        if not services.is_leader(user) and user != request.owner:
-            await tell(client, body, "Only leaders and the SA who has this request can say why it was missed.")
-            return
-        await client.views_open(trigger_id=body["trigger_id"],
-                                view=breach_reason_modal(str(request_id), reference=request.reference))
+        await open_modal(body, client, breach_reason_modal, allowed=lambda user, request: (
+            services.is_leader(user) or user == request.owner,
+            "Only leaders and the SA who has this request can say why it was missed."))
 
     @app.action(LINK_GITLAB_ACTION)
     async def link_gitlab(ack, body, client):
