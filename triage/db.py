@@ -61,8 +61,17 @@ def read_scope(engine: Engine) -> Iterator[Session]:
     """A transaction that only reads: on SQLite it takes no write lock and waits for no writer."""
     # Closing (not rolling back) ends the transaction without expiring what was loaded, so the objects
     # stay readable after the scope.
-    with Session(engine.execution_options(triage_read_only=True), expire_on_commit=False) as session:
+    with Session(_read_only(engine), expire_on_commit=False) as session:
         yield session
+
+
+def _read_only(engine: Engine) -> Engine:
+    """The engine with the read-only flag, built once per engine (it sits on the ack path)."""
+    cached = getattr(engine, "info_read_only", None)
+    if cached is None:
+        cached = engine.execution_options(triage_read_only=True)
+        engine.info_read_only = cached  # type: ignore[attr-defined]
+    return cached
 
 
 def ping(engine: Engine) -> None:

@@ -10,6 +10,11 @@ from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 
+def reference_of(request_id: int | None) -> str:
+    """How people refer to a request: SAR-42."""
+    return f"SAR-{request_id}"
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -78,7 +83,7 @@ class Request(SQLModel, table=True):
 
     @property
     def reference(self) -> str:
-        return f"SAR-{self.id}"
+        return reference_of(self.id)
 
 
 class RequestEvent(SQLModel, table=True):

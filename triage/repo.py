@@ -32,14 +32,17 @@ def last_queue_of(*, session: Session, requester: str) -> str | None:
     ).first()
 
 
-def open_request_for_opportunity(*, session: Session, opportunity_id: str, queue: str) -> Request | None:
-    return session.exec(
-        select(Request)
+def open_request_for_opportunity(*, session: Session, opportunity_id: str,
+                                 queue: str) -> tuple[int, str | None, str] | None:
+    """(id, issue URL, status) of the oldest open request for this opportunity in this queue."""
+    row = session.exec(
+        select(Request.id, Request.gitlab_url, Request.status)
         .where(Request.opportunity_id == opportunity_id, Request.queue == queue,
                Request.status.not_in(CLOSED_STATUSES))
         .order_by(Request.id)
         .limit(1)
     ).first()
+    return tuple(row) if row else None
 
 
 def events_of(*, session: Session, request_id: int) -> Sequence[RequestEvent]:

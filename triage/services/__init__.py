@@ -20,7 +20,7 @@ from triage.config import Config, Queue, Settings
 from triage.core import sla
 from triage.core.errors import Rejected
 from triage.db import read_scope, session_scope
-from triage.models import Request
+from triage.models import Request, reference_of
 from triage.services.base import NOTE_MARKER, Change
 from triage.services.board import BoardMixin, BoardState
 from triage.services.delivery import DeliveryMixin, DeliveryReport
@@ -90,8 +90,22 @@ class Services(WorkMixin, BoardMixin, DeliveryMixin):
         if not opportunity_id:
             return None
         with read_scope(self.engine) as s:
-            r = repo.open_request_for_opportunity(session=s, opportunity_id=opportunity_id, queue=queue)
-            return Duplicate(r.id, r.reference, r.gitlab_url, r.status) if r else None
+            row = repo.open_request_for_opportunity(session=s, opportunity_id=opportunity_id, queue=queue)
+        if row is None:
+            return None
+        request_id, url, status = row
+        return Duplicate(request_id, reference_of(request_id), url, status)
+
+    def submit_unless_duplicate(self, *, submission_key: str, requester: str, cleaned: Mapping[str, Any],
+                                duplicate_ok: int | None = None,
+                                now: datetime | None = None) -> SubmitResult | Duplicate:
+        """Store the request unless an open one exists for the same opportunity and queue that the AE
+        has not yet been shown (`duplicate_ok` is the one they were shown and chose to file beside).
+        One call, so the ack path makes one hop to a thread, not two."""
+        dup = self.duplicate_of(opportunity_id=cleaned.get("opportunity"), queue=cleaned["queue"])
+        if dup is not None and dup.request_id != duplicate_ok:
+            return dup
+        return self.submit(submission_key=submission_key, requester=requester, cleaned=cleaned, now=now)
 
     def deadline_for(self, *, queue: Queue, request_type: str, expedite: bool, start: datetime,
                      pauses: Sequence[sla.Pause] = (), now: datetime | None = None) -> datetime:

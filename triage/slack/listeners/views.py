@@ -62,15 +62,14 @@ def register(app: AsyncApp, services: Services) -> None:
             await ack(response_action="errors", errors=result.errors)
             return
         cleaned = result.cleaned
-        dup = await run(services.duplicate_of, opportunity_id=cleaned.get("opportunity"),
-                        queue=cleaned["queue"])
-        if dup and meta.duplicate_ok != dup.request_id:
-            meta.duplicate_ok = dup.request_id
+        res = await run(services.submit_unless_duplicate, submission_key=view["id"], requester=user,
+                        cleaned=cleaned, duplicate_ok=meta.duplicate_ok)
+        if isinstance(res, Duplicate):
+            meta.duplicate_ok = res.request_id
             await ack(response_action="update", view=request_modal(
                 request_type=cleaned["request_type"], queues=queues(), initial=values,
-                private_metadata=meta.dump(), duplicate_notice=duplicate_text(dup)))
+                private_metadata=meta.dump(), duplicate_notice=duplicate_text(res)))
             return
-        res = await run(services.submit, submission_key=view["id"], requester=user, cleaned=cleaned)
         await ack(response_action="update", view=text_modal(
             "Request saved",
             f"*{res.reference}* is saved. In a few seconds it will be on the GitLab board and in the queue's "
