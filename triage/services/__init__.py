@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -26,6 +27,8 @@ from triage.services.board import BoardMixin, BoardState
 from triage.services.delivery import DeliveryMixin, DeliveryReport
 from triage.services.ports import Notifier, SlackUser, Tracker
 from triage.services.work import WorkMixin
+
+LAST_QUEUE_TTL = 600.0  # seconds a remembered default queue is trusted
 
 __all__ = ["NOTE_MARKER", "BoardState", "Change", "DeliveryReport", "Duplicate", "Notifier", "Services",
            "SlackUser", "SubmitResult", "Tracker"]
@@ -65,6 +68,7 @@ class Services(WorkMixin, BoardMixin, DeliveryMixin):
         self.settings = settings
         self.engine = engine
         self._wake = wake or (lambda: None)
+        self._last_queue: dict[str, tuple[str | None, float]] = {}
 
     @property
     def config(self) -> Config:
@@ -82,8 +86,16 @@ class Services(WorkMixin, BoardMixin, DeliveryMixin):
     # ------------------------------------------------------------ intake
 
     def last_queue(self, requester: str) -> str | None:
-        with read_scope(self.engine) as s:
-            key = repo.last_queue_of(session=s, requester=requester)
+        """The queue this AE used last (the modal's default). Remembered for a few minutes, since every
+        shortcut asks and the answer changes only when they submit (another web process may not know
+        for that long: it is only a default)."""
+        cached = self._last_queue.get(requester)
+        if cached and time.monotonic() - cached[1] < LAST_QUEUE_TTL:
+            key = cached[0]
+        else:
+            with read_scope(self.engine) as s:
+                key = repo.last_queue_of(session=s, requester=requester)
+            self._last_queue[requester] = (key, time.monotonic())
         return key if key and self.config.queue(key) else None
 
     def duplicate_of(self, *, opportunity_id: str | None, queue: str) -> Duplicate | None:
@@ -146,5 +158,6 @@ class Services(WorkMixin, BoardMixin, DeliveryMixin):
             if existing is None:
                 raise
             return SubmitResult(existing.id, existing.reference, created=False)
+        self._last_queue[requester] = (queue.key, time.monotonic())
         self._wake()
         return SubmitResult(request.id, request.reference, created=True)
