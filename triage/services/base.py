@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 
 from triage import outbox, repo
 from triage.config import Config
+from triage.core.errors import InvalidTransition
 from triage.db import read_scope
 from triage.models import Request, RequestEvent
 
@@ -45,7 +46,6 @@ class ServiceBase:
             return repo.get_request(session=s, request_id=request_id)
 
     def _require(self, s, request_id: int) -> Request:
-        from triage.core.errors import InvalidTransition
 
         r = repo.get_request(session=s, request_id=request_id)
         if r is None:

@@ -11,9 +11,12 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from triage import repo
+from triage.core.gitlab_text import find_marker
+from triage.core.labels import STATUS_LABEL
+from triage.core.lifecycle import CLOSED_STATUSES
 from triage.core.slack_text import escape, quote_lines
 from triage.db import session_scope
-from triage.models import OutboxEntry, Request
+from triage.models import OutboxEntry, Request, SyncState, WebhookDelivery
 from triage.services.base import NOTE_MARKER, RECONCILE_INTERVAL, ServiceBase, _mention
 from triage.services.ports import Tracker
 
@@ -39,7 +42,6 @@ class BoardMixin(ServiceBase):
         Redeliveries (same X-Gitlab-Event-UUID / Idempotency-Key) change nothing, and the app's own changes
         coming back compare equal to what is stored, so they post nothing twice.
         """
-        from triage.models import WebhookDelivery
 
         now = now or self.now()
         kind = payload.get("object_kind")
@@ -66,7 +68,6 @@ class BoardMixin(ServiceBase):
                                       actor=actor, now=now)
 
     def _find_by_issue(self, s, project: str, iid: int | None, description: str | None) -> Request | None:
-        from triage.core.gitlab_text import find_marker
 
         request = repo.get_request_by_issue(session=s, project=project, iid=iid) if iid is not None else None
         if request is None:
@@ -77,7 +78,6 @@ class BoardMixin(ServiceBase):
 
     def apply_board_state(self, project: str, iid: int | None, description: str | None, state: BoardState, *,
                           actor: str | None, now: datetime) -> str:
-        from triage.core.labels import STATUS_LABEL
 
         label_status = {v: k for k, v in STATUS_LABEL.items()}
         with session_scope(self.engine) as s:
@@ -105,9 +105,9 @@ class BoardMixin(ServiceBase):
                 status = request.status if request.status == "declined" else "done"
             elif listed:
                 status = max(listed, key=lambda st: list(STATUS_LABEL).index(st))
-            elif request.status in ("done", "declined"):
+            elif request.status in CLOSED_STATUSES:
                 status = "claimed" if owner else "open"  # reopened
-            if owner is None and status not in ("done", "declined"):
+            if owner is None and status not in CLOSED_STATUSES:
                 status = "open"
             elif owner is not None and status == "open":
                 status = "claimed"
@@ -129,9 +129,9 @@ class BoardMixin(ServiceBase):
                     restart = True
             if status != request.status:
                 parts.append(f"moved it to *{status}*")
-                if status in ("done", "declined"):
+                if status in CLOSED_STATUSES:
                     values["closed_at"] = now
-                elif request.status in ("done", "declined"):
+                elif request.status in CLOSED_STATUSES:
                     values["closed_at"] = None
             s.execute(sa.update(Request).where(Request.id == request.id).values(**values))
             s.refresh(request)
@@ -175,7 +175,6 @@ class BoardMixin(ServiceBase):
         requests catch up with the boards anyway. Requests with GitLab changes of ours still queued are
         skipped: the board hasn't seen them yet, so it would look like someone undid them.
         """
-        from triage.models import SyncState
 
         now = now or self.now()
         applied = 0

@@ -18,8 +18,9 @@ from triage.core.errors import DeliveryError, Rejected, RetryLater
 from triage.core.gitlab_text import marker
 from triage.core.issue_template import render_issue
 from triage.core.labels import labels_for_new_request
+from triage.core.lifecycle import CLOSED_STATUSES
 from triage.db import session_scope
-from triage.models import OutboxEntry, Request
+from triage.models import OutboxEntry, Request, UserLink
 from triage.services.base import NOTE_MARKER, ServiceBase
 from triage.services.ports import Notifier, Tracker
 
@@ -211,7 +212,6 @@ class DeliveryMixin(ServiceBase):
     def _gitlab_user(self, slack_user: str, request: Request, *, tracker: Tracker, notifier: Notifier | None,
                      now: datetime) -> int | None:
         """The SA's GitLab user id: remembered, or found by their Slack email; else ask them once."""
-        from triage.models import UserLink
 
         with session_scope(self.engine) as s:
             link = repo.get_user_link(session=s, slack_user=slack_user)
@@ -240,7 +240,6 @@ class DeliveryMixin(ServiceBase):
         return None
 
     def _save_link(self, slack_user: str, gitlab_id: int, username: str, email: str | None, now: datetime) -> None:
-        from triage.models import UserLink
 
         with session_scope(self.engine) as s:
             link = repo.get_user_link(session=s, slack_user=slack_user) or UserLink(slack_user=slack_user)
@@ -249,7 +248,6 @@ class DeliveryMixin(ServiceBase):
 
     def link_gitlab_username(self, slack_user: str, username: str, *, now: datetime | None = None) -> int:
         """The SA told us their GitLab username: remember it and assign their open requests on GitLab."""
-        from triage.models import UserLink
 
         now = now or self.now()
         username = username.strip().lstrip("@")
@@ -258,7 +256,7 @@ class DeliveryMixin(ServiceBase):
             link.gitlab_username, link.gitlab_user_id, link.updated_at = username, None, now
             s.add(link)
             mine = s.exec(sa.select(Request).where(Request.owner == slack_user,
-                                                   Request.status.not_in(("done", "declined")))).scalars().all()
+                                                   Request.status.not_in(CLOSED_STATUSES))).scalars().all()
             for r in mine:
                 outbox.enqueue(s, kind="gitlab_update", lane=f"gitlab:{r.id}",
                                dedupe_key=f"relink:{r.id}:{slack_user}:{now.isoformat()}", request_id=r.id,

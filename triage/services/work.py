@@ -9,8 +9,11 @@ import sqlalchemy as sa
 
 from triage import outbox, repo
 from triage import sweep as sla_sweep
-from triage.core import sla
+from triage.core import lifecycle, sla
+from triage.core.errors import InvalidTransition, NotAllowed
 from triage.core.gitlab_text import quote as gitlab_quote
+from triage.core.labels import BOARD_LISTS, status_label_change
+from triage.core.lifecycle import CLOSED_STATUSES
 from triage.core.slack_text import escape, quote_lines
 from triage.db import session_scope
 from triage.models import Request, RequestEvent
@@ -24,7 +27,6 @@ class WorkMixin(ServiceBase):
 
     def claim(self, request_id: int, actor: str, *, now: datetime | None = None) -> Change:
         """Take an open request. Atomic: of two SAs clicking at once exactly one wins."""
-        from triage.core import lifecycle
 
         now = now or self.now()
         with session_scope(self.engine) as s:
@@ -44,7 +46,6 @@ class WorkMixin(ServiceBase):
 
     def assign(self, request_id: int, actor: str, assignee: str, *, now: datetime | None = None) -> Change:
         """A leader gives a request (events above all) to an SA; it counts as the SA's claim."""
-        from triage.core import lifecycle
 
         now = now or self.now()
         with session_scope(self.engine) as s:
@@ -78,7 +79,6 @@ class WorkMixin(ServiceBase):
         )
 
     def unclaim(self, request_id: int, actor: str, *, now: datetime | None = None) -> Change:
-        from triage.core.errors import NotAllowed
 
         now = now or self.now()
         with session_scope(self.engine) as s:
@@ -87,7 +87,6 @@ class WorkMixin(ServiceBase):
                 return Change(request, False, "Nobody has this request.")
             if actor != request.owner and not self.is_leader(actor):
                 raise NotAllowed("Only the SA who has this request, or a leader, can return it to the queue.")
-            from triage.core.labels import BOARD_LISTS
 
             s.execute(sa.update(Request).where(Request.id == request_id).values(
                 owner=None, status="open", allocated_at=None, updated_at=now))
@@ -104,8 +103,6 @@ class WorkMixin(ServiceBase):
     # -- status
 
     def set_status(self, request_id: int, actor: str, new_status: str, *, now: datetime | None = None) -> Change:
-        from triage.core import lifecycle
-        from triage.core.labels import status_label_change
 
         now = now or self.now()
         with session_scope(self.engine) as s:
@@ -134,13 +131,11 @@ class WorkMixin(ServiceBase):
     # -- needs info, answer, decline
 
     def needs_info(self, request_id: int, actor: str, question: str, *, now: datetime | None = None) -> Change:
-        from triage.core.errors import InvalidTransition
-        from triage.core.labels import BOARD_LISTS
 
         now = now or self.now()
         with session_scope(self.engine) as s:
             request = self._require(s, request_id)
-            if request.status in ("done", "declined"):
+            if request.status in CLOSED_STATUSES:
                 raise InvalidTransition(f"{request.reference} is already {request.status}.")
             previous = request.status
             s.execute(sa.update(Request).where(Request.id == request_id).values(status="waiting", updated_at=now))
@@ -160,8 +155,6 @@ class WorkMixin(ServiceBase):
         return Change(request, True, "Asked; the request waits on the AE (the SLA clock is paused).")
 
     def answer(self, request_id: int, actor: str, answer: str, *, now: datetime | None = None) -> Change:
-        from triage.core.errors import InvalidTransition, NotAllowed
-        from triage.core.labels import status_label_change
 
         now = now or self.now()
         with session_scope(self.engine) as s:
@@ -233,12 +226,11 @@ class WorkMixin(ServiceBase):
         return result
 
     def decline(self, request_id: int, actor: str, reason: str, *, now: datetime | None = None) -> Change:
-        from triage.core.errors import InvalidTransition
 
         now = now or self.now()
         with session_scope(self.engine) as s:
             request = self._require(s, request_id)
-            if request.status in ("done", "declined"):
+            if request.status in CLOSED_STATUSES:
                 raise InvalidTransition(f"{request.reference} is already {request.status}.")
             s.execute(sa.update(Request).where(Request.id == request_id).values(
                 status="declined", closed_at=now, updated_at=now, next_check_at=None))
