@@ -71,6 +71,10 @@ class Request(SQLModel, table=True):
     closed_at: datetime | None = _ts()
     deadline: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
     breach_reason: str | None = Field(default=None, max_length=2000)
+    # Stored when the request is allocated (claim or assignment), for the leaders' summaries to aggregate
+    # in SQL: SLA-clock hours from submission to allocation (paused time excluded) and whether that was in time.
+    sla_hours_to_allocate: float | None = None
+    allocated_within_sla: bool | None = None
     # The SLA sweep reads only rows whose next check is due (indexed), never the whole table.
     next_check_at: datetime | None = _ts(index=True)
 
