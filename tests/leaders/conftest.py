@@ -33,3 +33,44 @@ def history(history_settings) -> Iterator[tuple[Services, dict[str, int]]]:
     ids = seeded.seed(services)
     yield services, ids
     engine.dispose()
+
+
+CLIENT_ID, CLIENT_SECRET = "1234.5678", "oauth-client-secret"
+API_TOKEN, SESSION_SECRET = "reporting-token-0123456789", "session-secret-for-tests"
+
+
+def web_settings(history_settings: Settings, fake_slack) -> Settings:
+    return make_settings(
+        DATABASE_URL=history_settings.database_url, TRIAGE_CONFIG=str(history_settings.triage_config),
+        SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=fake_slack.url,
+        TRIAGE_EMBEDDED_WORKER=False, TRIAGE_API_TOKEN=API_TOKEN, TRIAGE_SESSION_SECRET=SESSION_SECRET,
+        SLACK_CLIENT_ID=CLIENT_ID, SLACK_CLIENT_SECRET=CLIENT_SECRET,
+        SLACK_AUTHORIZE_URL=fake_slack.openid_authorize_url)
+
+
+@pytest.fixture
+def web(history, history_settings, fake_slack):
+    """The real app over the seeded week, with sign-in configured against the fake Slack."""
+    from fastapi.testclient import TestClient
+    from freezegun import freeze_time
+
+    from triage.web import create_app
+
+    fake_slack.openid_client(CLIENT_ID, CLIENT_SECRET)
+    app = create_app(web_settings(history_settings, fake_slack), migrate=False, worker=False)
+    with freeze_time(seeded.NOW), TestClient(app) as client:
+        yield client
+
+
+def sign_in(client, fake_slack, user: str):
+    """The whole Sign in with Slack round trip: the app's login, Slack's authorize page, the callback."""
+    import httpx
+
+    fake_slack.openid_sign_in_as(user)
+    login = client.get("/auth/slack/login", follow_redirects=False)
+    assert login.status_code == 303, login.text
+    slack = httpx.get(login.headers["location"], follow_redirects=False)  # the real (fake) Slack page
+    assert slack.status_code == 302
+    back = slack.headers["location"]
+    assert back.startswith("http://testserver/auth/slack/callback?")
+    return client.get(back.removeprefix("http://testserver"), follow_redirects=False)
