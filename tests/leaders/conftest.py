@@ -74,3 +74,38 @@ def sign_in(client, fake_slack, user: str):
     back = slack.headers["location"]
     assert back.startswith("http://testserver/auth/slack/callback?")
     return client.get(back.removeprefix("http://testserver"), follow_redirects=False)
+
+
+@pytest.fixture
+def slack_app(history, history_settings, fake_slack):
+    """The real app over the seeded week for signed Slack requests; the clock runs on from NOW (tick=True), so
+    Bolt's background work and the fake's HTTP round trips behave as in production."""
+    from fastapi.testclient import TestClient
+    from freezegun import freeze_time
+
+    from triage.web import create_app
+
+    app = create_app(web_settings(history_settings, fake_slack), migrate=False, worker=False)
+    with freeze_time(seeded.NOW, tick=True), TestClient(app) as client:
+        yield client
+
+
+def post_event(client, event: dict):
+    import json as _json
+
+    from tests.conftest import sign
+
+    body = _json.dumps({"type": "event_callback", "team_id": "T0001", "api_app_id": "A0TRIAGE",
+                        "event": event, "event_id": "Ev" + event.get("user", "X"), "event_time": 1762689600,
+                        "authorizations": [{"team_id": "T0001", "user_id": "U0BOT", "is_bot": True}]}).encode()
+    return client.post("/slack/events", content=body, headers={"Content-Type": "application/json", **sign(body)})
+
+
+def slash(client, user: str, text: str = ""):
+    from tests.conftest import post_slack_form
+
+    return post_slack_form(client, {
+        "token": "legacy", "team_id": "T0001", "team_domain": "example", "channel_id": "C0LEADERS",
+        "channel_name": "leaders", "user_id": user, "user_name": "someone", "command": "/sa-sla", "text": text,
+        "api_app_id": "A0TRIAGE", "response_url": "https://hooks.slack.com/commands/T0001/1/x",
+        "trigger_id": "1.1.x"})

@@ -489,3 +489,31 @@ def csv_rows(engine: Engine, config: Config, period: Period, *, now: datetime,
                    "" if within is None else ("yes" if within else "no"), "yes" if breached else "no",
                    reason or "", "yes" if asked else "no", iso(closed), slack_thread_url(channel, ts) or "",
                    safe_url(url) or ""]
+
+
+# ---------------------------------------------------------------- the App Home's content
+
+
+@dataclass(frozen=True)
+class HomeContent:
+    """What one person's App Home shows; None parts are not theirs to see."""
+
+    summary: dict[str, Any] | None
+    late: list[RequestLine]
+    claims: list[RequestLine] | None
+    unclaimed: list[RequestLine] | None
+    mine: list[RequestLine]
+
+
+def home_content(engine: Engine, config: Config, user: str, *, sa_queues: Sequence[str], now: datetime,
+                 period_form: str = "30d") -> HomeContent:
+    """Leaders get the summary and the late and at-risk requests; SAs (members of a queue's SA group, or
+    anyone holding a claim) their claims and their queues' unclaimed requests; everyone their own requests."""
+    leader = user in config.slack.leaders
+    data = summary(engine, config, period_named(period_form, config, now), now=now) if leader else None
+    late = late_and_at_risk(engine, config, now=now) if leader else []
+    claims = open_claims(engine, config, user, now=now)
+    is_sa = bool(sa_queues) or bool(claims)
+    unclaimed = waiting_requests(engine, config, now=now, queues=list(sa_queues), limit=20) if sa_queues else []
+    return HomeContent(data, late, claims if is_sa else None, unclaimed if is_sa else None,
+                       requests_of(engine, config, user, now=now))
