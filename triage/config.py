@@ -240,7 +240,8 @@ _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
 
 
 class DigestConfig(_Strict):
-    """When the weekly digest goes to leaders_channel; its time zone also frames report dates."""
+    """When the weekly digest goes to leaders_channel (only when the file has a [digest] table); its time
+    zone also frames the dates of every summary (a period's days are days in this zone)."""
 
     enabled: bool = True
     day: str = "monday"
@@ -278,6 +279,14 @@ class Config(_Strict):
     sla: SlaConfig = SlaConfig()
     digest: DigestConfig = DigestConfig()
     queues: tuple[Queue, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _digest_when_configured(cls, data: object) -> object:
+        # The weekly digest is sent only when the file has a [digest] table.
+        if isinstance(data, dict) and "digest" not in data:
+            return {**data, "digest": {"enabled": False}}
+        return data
 
     @model_validator(mode="after")
     def _unique_keys(self) -> Config:
