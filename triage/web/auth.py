@@ -96,9 +96,13 @@ class Auth:
     def _cookie_kw(self, request: Request) -> dict[str, Any]:
         return {"httponly": True, "samesite": "lax", "secure": request.url.scheme == "https", "path": "/"}
 
-    def start_session(self, response: Response, request: Request, *, user: str, name: str, team: str | None):
+    def session_value(self, *, user: str, name: str, team: str | None) -> str:
+        """The signed cookie value for someone Slack has just vouched for."""
         assert self._sessions is not None
-        value = self._sessions.dumps({"user": user, "name": name, "team": team, "sid": secrets.token_urlsafe(16)})
+        return self._sessions.dumps({"user": user, "name": name, "team": team, "sid": secrets.token_urlsafe(16)})
+
+    def start_session(self, response: Response, request: Request, *, user: str, name: str, team: str | None):
+        value = self.session_value(user=user, name=name, team=team)
         response.set_cookie(SESSION_COOKIE, value, max_age=SESSION_MAX_AGE, **self._cookie_kw(request))
 
     def end_session(self, response: Response, request: Request) -> None:

@@ -69,7 +69,7 @@ def vbars(title: str, labels: Sequence[str], series: Sequence[tuple[str, Sequenc
 def trend(title: str, points: Sequence[tuple[str, float | None]], *, width: int = 460, height: int = 220,
           target: float | None = None) -> Markup:
     """A line of fractions (0..1) per label; gaps where a week had nothing allocated."""
-    left, bottom, top_pad = 40, 40, 30
+    left, bottom, top_pad = 40, 40, 44
     plot_w, plot_h = width - left - 20, height - bottom - top_pad
     n = max(1, len(points) - 1)
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" viewBox="0 0 {width} {height}" '
