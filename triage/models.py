@@ -75,6 +75,7 @@ class Request(SQLModel, table=True):
     # in SQL: SLA-clock hours from submission to allocation (paused time excluded) and whether that was in time.
     sla_hours_to_allocate: float | None = None
     allocated_within_sla: bool | None = None
+    needs_info_at: datetime | None = _ts()  # the first time an SA asked the AE for more information
     # The SLA sweep reads only rows whose next check is due (indexed), never the whole table.
     next_check_at: datetime | None = _ts(index=True)
 

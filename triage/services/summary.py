@@ -36,7 +36,7 @@ from triage import repo
 from triage import sweep as sla_sweep
 from triage.config import Config
 from triage.core import sla
-from triage.core.lifecycle import CLOSED_STATUSES
+from triage.core.lifecycle import ACTIVE_STATUSES, CLOSED_STATUSES
 from triage.db import read_scope
 from triage.models import Request, RequestEvent, reference_of
 
@@ -137,11 +137,12 @@ def record_allocation(session: Any, request: Request, config: Config, *, now: da
 _r = Request
 _allocated = _r.allocated_at.isnot(None)
 _closed = _r.status.in_(tuple(CLOSED_STATUSES))
-_open_unallocated = sa.and_(~_closed, _r.allocated_at.is_(None))
+# The positive list, not NOT IN (closed): it can use ix_request_status, so "open now" reads only open rows.
+_active = _r.status.in_(tuple(sorted(ACTIVE_STATUSES)))
+_open_unallocated = sa.and_(_active, _r.allocated_at.is_(None))
 _within = sa.func.coalesce(_r.allocated_within_sla, _r.allocated_at <= _r.deadline)
 _hours = sa.case((_allocated, _r.sla_hours_to_allocate))
-_asked = (sa.select(RequestEvent.id).where(RequestEvent.request_id == _r.id, RequestEvent.kind == "needs_info")
-          .exists())
+_asked = _r.needs_info_at.isnot(None)
 
 
 def _breached_open(now: datetime):
@@ -245,7 +246,7 @@ def compute(session: Any, config: Config, period: Period, *, now: datetime,
     sa_alloc = dict(session.execute(sa.select(_r.owner, sa.func.count()).where(*cond, _allocated,
                                                                                    _r.owner.isnot(None))
                                     .group_by(_r.owner)).all())
-    load_cond = [_r.owner.isnot(None), ~_closed]
+    load_cond = [_active, _r.owner.isnot(None)]
     if queues is not None:
         load_cond.append(_r.queue.in_(tuple(queues)))
     sa_open = dict(session.execute(sa.select(_r.owner, sa.func.count()).where(*load_cond)
@@ -435,7 +436,7 @@ def late_and_at_risk(engine: Engine, config: Config, *, now: datetime, queues: S
 
 
 def open_claims(engine: Engine, config: Config, user: str, *, now: datetime, limit: int = 30) -> list[RequestLine]:
-    stmt = (sa.select(*_LINE_COLS, sa.false()).where(_r.owner == user, ~_closed)
+    stmt = (sa.select(*_LINE_COLS, sa.false()).where(_r.owner == user, _active)
             .order_by(_r.allocated_at, _r.id).limit(limit))
     with read_scope(engine) as s:
         return _lines(s, config, stmt, now)

@@ -141,7 +141,9 @@ class WorkMixin(ServiceBase):
             if request.status in CLOSED_STATUSES:
                 raise InvalidTransition(f"{request.reference} is already {request.status}.")
             previous = request.status
-            s.execute(sa.update(Request).where(Request.id == request_id).values(status="waiting", updated_at=now))
+            first_asked = sa.func.coalesce(Request.needs_info_at, sa.literal(now, Request.needs_info_at.type))
+            s.execute(sa.update(Request).where(Request.id == request_id).values(
+                status="waiting", updated_at=now, needs_info_at=first_asked))
             s.refresh(request)
             if previous != "waiting":
                 repo.add_event(session=s, request_id=request.id, kind="sla_pause", source="system", at=now)

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+import triage.models
+
 revision: str = "0003"
 down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
@@ -20,9 +22,14 @@ def upgrade() -> None:
     with op.batch_alter_table("request") as batch:
         batch.add_column(sa.Column("sla_hours_to_allocate", sa.Float(), nullable=True))
         batch.add_column(sa.Column("allocated_within_sla", sa.Boolean(), nullable=True))
+        batch.add_column(sa.Column("needs_info_at", triage.models.UTCDateTime(timezone=True), nullable=True))
+    # Requests asked for more information before this revision: the first such event says when.
+    op.execute("UPDATE request SET needs_info_at = (SELECT min(e.at) FROM request_event e "
+               "WHERE e.request_id = request.id AND e.kind = 'needs_info')")
 
 
 def downgrade() -> None:
     with op.batch_alter_table("request") as batch:
+        batch.drop_column("needs_info_at")
         batch.drop_column("allocated_within_sla")
         batch.drop_column("sla_hours_to_allocate")
