@@ -47,6 +47,8 @@ class Request(SQLModel, table=True):
     """One AE's request for an SA; the source of truth, stored before anything external is called."""
 
     __tablename__ = "request"
+    # Each SA's open claims (the leaders' "load") from the index alone, however many requests are stored.
+    __table_args__ = (sa.Index("ix_request_status_owner", "status", "owner"),)
 
     id: int | None = Field(default=None, primary_key=True)
     # Slack's view id: a retried or repeated submission of the same modal maps to the same row.

@@ -104,3 +104,28 @@ def test_weekly_trend_and_histogram(history):
     # 6h in 4–8h, 11h in 8–24h, 26h and 28h in 24–48h.
     assert hist == {"amer-east": [0, 1, 1, 2, 0, 0]}
     assert summary.histogram_labels() == ["0–4h", "4–8h", "8–24h", "24–48h", "48–120h", "≥120h"]
+
+
+def test_named_periods_in_the_reporting_time_zone():
+    from datetime import UTC, datetime
+
+    import pytest
+
+    from triage.config import parse_config
+    from triage.core.errors import ConfigError
+
+    config = parse_config({"digest": {"day": "monday", "hour": 9, "timezone": "America/New_York"}})
+    # 03:00 UTC on 1 December is still 30 November in New York.
+    now = datetime(2026, 12, 1, 3, tzinfo=UTC)
+    assert summary.period_named("7d", config, now).since.isoformat() == "2026-11-24"
+    assert summary.period_named("30d", config, now).until.isoformat() == "2026-11-30"
+    q = summary.period_named("quarter", config, now)
+    assert (q.since.isoformat(), q.until.isoformat()) == ("2026-10-01", "2026-11-30")
+    assert q.start == datetime(2026, 10, 1, 4, tzinfo=UTC)  # midnight EDT
+    with pytest.raises(ValueError, match="7d, 30d or quarter"):
+        summary.period_named("fortnight", config, now)
+    with pytest.raises(ConfigError, match=r"digest\.day: 'someday' is not a day of the week"):
+        parse_config({"digest": {"day": "someday"}})
+    with pytest.raises(ConfigError, match=r"digest\.hour"):
+        parse_config({"digest": {"hour": 24}})
+    assert not parse_config({}).digest.enabled  # no [digest] table: no digest

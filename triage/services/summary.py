@@ -24,6 +24,7 @@ import itertools
 import math
 import re
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -277,9 +278,21 @@ def compute(session: Any, config: Config, period: Period, *, now: datetime,
     }
 
 
+@contextmanager
+def _reading(engine: Engine) -> Iterator[Any]:
+    """A read-only transaction for the summary's queries. On PostgreSQL, JIT compilation is off: the
+    planner's cost estimates grow with the table (the correlated subquery is priced per row), and past
+    jit_above_cost each of these ~10 ms queries would spend 15-20 ms compiling itself (measured in
+    bench/bench_summary.py), so the cost would follow what is stored instead of what is in the period."""
+    with read_scope(engine) as s:
+        if engine.dialect.name == "postgresql":
+            s.execute(sa.text("SET LOCAL jit = off"))
+        yield s
+
+
 def summary(engine: Engine, config: Config, period: Period, *, now: datetime,
             queues: Sequence[str] | None = None) -> dict[str, Any]:
-    with read_scope(engine) as s:
+    with _reading(engine) as s:
         return compute(s, config, period, now=now, queues=queues)
 
 
@@ -293,7 +306,7 @@ def weekly_attainment(engine: Engine, config: Config, *, until: date, weeks: int
     bucket = sa.case(*[(_r.created_at < p.end, i) for i, p in enumerate(spans)])
     stmt = (sa.select(bucket.label("b"), sa.func.count(), _one(_allocated), _one(sa.and_(_allocated, _within)))
             .where(*_in_period(whole, queues)).group_by(bucket))
-    with read_scope(engine) as s:
+    with _reading(engine) as s:
         got = {row[0]: row[1:] for row in s.execute(stmt)}
     out = []
     for i, p in enumerate(spans):
@@ -318,7 +331,7 @@ def time_to_allocate_histogram(engine: Engine, config: Config, period: Period,
     stmt = (sa.select(_r.queue, bucket, sa.func.count())
             .where(*_in_period(period, queues), _hours.isnot(None)).group_by(_r.queue, bucket))
     out: dict[str, list[int]] = {}
-    with read_scope(engine) as s:
+    with _reading(engine) as s:
         for queue, b, n in s.execute(stmt):
             out.setdefault(queue, [0] * (len(HISTOGRAM_EDGES) + 1))[b] = int(n)
     return dict(sorted(out.items()))
@@ -335,7 +348,7 @@ def alignment(engine: Engine, period: Period, queues: Sequence[str] | None = Non
               .where(*cond, RequestEvent.kind == "claimed", RequestEvent.actor.isnot(None))
               .group_by(_r.requester, RequestEvent.actor))
     pairs: dict[tuple[str, str], dict[str, Any]] = {}
-    with read_scope(engine) as s:
+    with _reading(engine) as s:
         for ae, sa_user, n in s.execute(held):
             pairs.setdefault((ae, sa_user), {"ae": ae, "sa": sa_user, "requests": 0, "claims": 0})["requests"] = n
         for ae, sa_user, n in s.execute(claims):
@@ -425,7 +438,7 @@ def waiting_requests(engine: Engine, config: Config, *, now: datetime, queues: S
         cond.append(_r.queue.in_(tuple(queues)))
     stmt = (sa.select(*_LINE_COLS, _breached_open(now)).where(*cond)
             .order_by(_r.deadline, _r.id).limit(limit))
-    with read_scope(engine) as s:
+    with _reading(engine) as s:
         return _lines(s, config, stmt, now)
 
 
@@ -438,7 +451,7 @@ def late_and_at_risk(engine: Engine, config: Config, *, now: datetime, queues: S
 def open_claims(engine: Engine, config: Config, user: str, *, now: datetime, limit: int = 30) -> list[RequestLine]:
     stmt = (sa.select(*_LINE_COLS, sa.false()).where(_r.owner == user, _active)
             .order_by(_r.allocated_at, _r.id).limit(limit))
-    with read_scope(engine) as s:
+    with _reading(engine) as s:
         return _lines(s, config, stmt, now)
 
 
@@ -446,15 +459,15 @@ def requests_of(engine: Engine, config: Config, requester: str, *, now: datetime
                 limit: int = 20) -> list[RequestLine]:
     stmt = (sa.select(*_LINE_COLS, _breached_open(now)).where(_r.requester == requester)
             .order_by(_r.id.desc()).limit(limit))
-    with read_scope(engine) as s:
+    with _reading(engine) as s:
         return _lines(s, config, stmt, now)
 
 
 def requests_in_period(engine: Engine, config: Config, period: Period, *, now: datetime,
                        queues: Sequence[str] | None = None, limit: int = 200) -> list[RequestLine]:
     stmt = (sa.select(*_LINE_COLS, _breached_open(now)).where(*_in_period(period, queues))
-            .order_by(_r.id.desc()).limit(limit))
-    with read_scope(engine) as s:
+            .order_by(_r.created_at.desc(), _r.id.desc()).limit(limit))
+    with _reading(engine) as s:
         return _lines(s, config, stmt, now)
 
 
@@ -480,7 +493,7 @@ def csv_rows(engine: Engine, config: Config, period: Period, *, now: datetime,
     def iso(v: datetime | None) -> str:
         return v.astimezone(UTC).isoformat() if v else ""
 
-    with read_scope(engine) as s:
+    with _reading(engine) as s:
         for row in s.execute(stmt):
             (rid, created, queue, rtype, customer, requester, owner, status, expedite, deadline, allocated_at,
              hours, within, breached, reason, asked, closed, channel, ts, url) = row

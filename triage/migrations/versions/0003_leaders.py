@@ -23,6 +23,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("sla_hours_to_allocate", sa.Float(), nullable=True))
         batch.add_column(sa.Column("allocated_within_sla", sa.Boolean(), nullable=True))
         batch.add_column(sa.Column("needs_info_at", triage.models.UTCDateTime(timezone=True), nullable=True))
+        batch.create_index("ix_request_status_owner", ["status", "owner"], unique=False)
     # Requests asked for more information before this revision: the first such event says when.
     op.execute("UPDATE request SET needs_info_at = (SELECT min(e.at) FROM request_event e "
                "WHERE e.request_id = request.id AND e.kind = 'needs_info')")
@@ -30,6 +31,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table("request") as batch:
+        batch.drop_index("ix_request_status_owner")
         batch.drop_column("needs_info_at")
         batch.drop_column("allocated_within_sla")
         batch.drop_column("sla_hours_to_allocate")
