@@ -175,6 +175,7 @@ def explain(engine, config, period, now) -> None:
     sm.summary(engine, config, period, now=now)
     sa.event.remove(engine, "before_cursor_execute", capture)
     with engine.connect() as c:
+        c.execute(sa.text("SET jit = off"))  # as summary() runs them
         for statement, parameters in statements:
             if not statement.lstrip().upper().startswith("SELECT"):
                 continue
