@@ -153,3 +153,25 @@ def test_user_text_is_escaped_on_the_page(web, fake_slack, history):
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "javascript:alert" not in page
     assert "https://slack.com/archives/C0EMEA001/p1762387200000100" in page
+
+
+def test_dashboard_filters_and_a_bad_one(web, fake_slack):
+    sign_in(web, fake_slack, LEADER)
+    page = web.get("/dashboard", params={"queue": "emea", "since": "2026-11-02", "until": "2026-11-08"})
+    assert page.status_code == 200 and 'id="attainment">–' in page.text and "Hooli" in page.text
+    bad = web.get("/dashboard", params={"queue": "mars"})
+    assert bad.status_code == 400 and "unknown queue" in bad.text and "Back to the dashboard" in bad.text
+
+
+def test_sign_in_not_configured_says_what_to_set(history, history_settings, fake_slack):
+    from fastapi.testclient import TestClient
+
+    from triage.web import create_app
+
+    app = create_app(history_settings, migrate=False, worker=False)  # no client id, secret or session secret
+    with TestClient(app) as client:
+        page = client.get("/dashboard")
+        assert page.status_code == 200 and "TRIAGE_SESSION_SECRET" in page.text
+        login = client.get("/auth/slack/login")
+        assert login.status_code == 503 and "SLACK_CLIENT_ID" in login.text
+        assert client.get("/api/sla/summary").status_code == 401
