@@ -11,7 +11,7 @@ from slack_bolt.async_app import AsyncApp
 
 from blocks.ids import ActionId
 from blocks.request_card import parse_status_value, request_id_from_block_id
-from blocks.request_modal import (
+from blocks.small_modals import (
     answer_modal,
     breach_reason_modal,
     decline_modal,

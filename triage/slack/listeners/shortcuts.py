@@ -9,7 +9,8 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 
 from blocks.ids import CallbackId
-from blocks.request_modal import no_queues_modal, request_modal
+from blocks.request_modal import request_modal
+from blocks.small_modals import no_queues_modal
 from triage.core.fields import MAX_LENGTH
 from triage.core.salesforce import find_opportunity_id
 from triage.services import Services

@@ -10,7 +10,8 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 
 from blocks.ids import CallbackId, Field, Input
-from blocks.request_modal import request_modal, text_modal
+from blocks.request_modal import request_modal
+from blocks.small_modals import text_modal
 from blocks.text import escape, link
 from triage.core import fields
 from triage.core.errors import DeliveryError, LifecycleError, NotAllowed
