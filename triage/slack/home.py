@@ -7,43 +7,30 @@ changes and new requests since the last look included).
 
 from __future__ import annotations
 
-import time
+import logging
 from datetime import UTC, datetime
 from typing import Any
+
+from slack_sdk.errors import SlackClientError
 
 from blocks.home import home_view
 from triage.services import Services
 from triage.services import summary as sm
 
-GROUP_TTL = 60.0  # seconds a user group's member list is trusted
+log = logging.getLogger(__name__)
 
 
-class SaQueues:
-    """Which queues a Slack user works as an SA: its sa_users, or its sa_usergroup's members (cached)."""
-
-    def __init__(self) -> None:
-        self._groups: dict[str, tuple[float, frozenset[str]]] = {}
-
-    async def of(self, services: Services, client: Any, user: str) -> list[str]:
-        keys = []
-        for queue in services.config.queues:
-            member = user in queue.sa_users or (
-                queue.sa_usergroup is not None and user in await self._members(client, queue.sa_usergroup))
-            if member:
-                keys.append(queue.key)
-        return keys
-
-    async def _members(self, client: Any, group: str) -> frozenset[str]:
-        cached = self._groups.get(group)
-        if cached and time.monotonic() - cached[0] < GROUP_TTL:
-            return cached[1]
+async def sa_queues_of(services: Services, sas: Any, client: Any, user: str) -> list[str]:
+    """The queues `user` works as an SA (sa_users or sa_usergroup members, from the shared SA directory);
+    if Slack can't say who is in a group, the Home still shows the rest."""
+    keys = []
+    for queue in services.config.queues:
         try:
-            res = await client.usergroups_users_list(usergroup=group)
-            members = frozenset(res.get("users") or ())
-        except Exception:  # noqa: BLE001 - the Home still shows the rest; the next open tries again
-            members = cached[1] if cached else frozenset()
-        self._groups[group] = (time.monotonic(), members)
-        return members
+            if user in await sas.members(client, queue.key):
+                keys.append(queue.key)
+        except SlackClientError as e:
+            log.warning("App Home: members of %s unknown (%s)", queue.key, e.__class__.__name__)
+    return keys
 
 
 def build_home(services: Services, user: str, sa_queues: list[str], now: datetime | None = None) -> dict:

@@ -11,7 +11,7 @@ from blocks.summary import summary_blocks
 from blocks.text import escape
 from triage.services import Services
 from triage.services import summary as sm
-from triage.slack.listeners import run
+from triage.slack.listeners import bind, run
 
 REFUSAL = "SLA summaries are for the SA leaders named in the app's config."
 DEFAULT_PERIOD = "30d"
@@ -53,16 +53,18 @@ def sm_pct(v: float | None) -> str:
     return "no allocations" if v is None else f"{v * 100:.0f}%"
 
 
+async def sa_sla(ack, command, *, services: Services):
+    if command.get("user_id") not in services.config.slack.leaders:
+        await ack(response_type="ephemeral", text=REFUSAL)
+        return
+    try:
+        queue, form = parse_args(services, command.get("text", ""))
+    except ValueError as e:
+        await ack(response_type="ephemeral", text=str(e))
+        return
+    answer = await run(summary_answer, services, queue, form, datetime.now(UTC))
+    await ack(response_type="ephemeral", **answer)
+
+
 def register(app: AsyncApp, services: Services) -> None:
-    @app.command(SlashCommand.SA_SLA.value)
-    async def sa_sla(ack, command):
-        if command.get("user_id") not in services.config.slack.leaders:
-            await ack(response_type="ephemeral", text=REFUSAL)
-            return
-        try:
-            queue, form = parse_args(services, command.get("text", ""))
-        except ValueError as e:
-            await ack(response_type="ephemeral", text=str(e))
-            return
-        answer = await run(summary_answer, services, queue, form, datetime.now(UTC))
-        await ack(response_type="ephemeral", **answer)
+    app.command(SlashCommand.SA_SLA.value)(bind(sa_sla, services=services))
