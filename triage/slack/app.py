@@ -49,7 +49,7 @@ def build_bolt_app(settings: Settings, services: Services) -> AsyncApp:
     views.register(app, services, sas)
     actions.register(app, services, sas)
     commands.register(app, services)
-    events.register(app, services)
+    events.register(app, services, sas)
 
     @app.error
     async def on_error(error, body, logger):  # one handler: unknown errors get an id that is also logged
