@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = Field(None, alias="TRIAGE_API_TOKEN")
     session_secret: SecretStr | None = Field(None, alias="TRIAGE_SESSION_SECRET")
     port: int = Field(8000, alias="PORT")
+    log_level: str = Field("INFO", alias="LOG_LEVEL")
+    log_format: str = Field("text", alias="LOG_FORMAT")  # "json": one JSON object per line
 
     @field_validator("database_url")
     @classmethod
