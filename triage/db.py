@@ -101,12 +101,12 @@ def where(url: str) -> str:
 
 
 # What the driver said -> what the operator should check.
-_HINTS = (
+_HINTS = (  # first match wins
     (("refused",), "is PostgreSQL running there, and is the port right?"),
     (("resolve host", "name or service not known", "nodename nor servname", "could not translate host"),
      "is the host name in DATABASE_URL right?"),
     (("timeout", "timed out"), "is the host reachable from here (firewall, VPN, security group)?"),
-    (("password authentication failed", "no password supplied", "authentication failed"),
+    (("password authentication failed", "no password supplied", "authentication failed", 'role "'),
      "check the user name and password in DATABASE_URL"),
     (("does not exist",), "create the database (createdb), or fix the name in DATABASE_URL"),
     (("unable to open database file",), "does the file's directory exist, and may this user write to it?"),

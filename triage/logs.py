@@ -28,13 +28,15 @@ MASK = "***"
 # (logger name prefix, message prefix) of INFO/WARNING lines that say nothing an operator can act on.
 NOISE = (
     ("alembic.runtime.migration", "Context impl"),
+    ("alembic.runtime.plugins", "setup plugin"),
     ("alembic.runtime.migration", "Will assume"),
     ("slack_bolt", "As you gave `client` as well, `token` will be unused"),
     ("slack_bolt", "As `installation_store` or `authorize` has been used"),
 )
 
 # The attributes every LogRecord has; anything else on a record came from `extra=` and is a field.
-_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "taskName"}
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "taskName",
+                                                                         "color_message"}  # uvicorn's ANSI copy
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 

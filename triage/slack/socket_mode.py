@@ -75,7 +75,8 @@ class _OneAttemptClient(SocketModeClient):
 def describe(error: BaseException) -> str:
     """What went wrong, for one log line and /healthz, without the token or the websocket URL's ticket."""
     if isinstance(error, SlackApiError):
-        code = (error.response or {}).get("error") if error.response is not None else None
+        data = error.response.data if error.response is not None else None
+        code = data.get("error") if isinstance(data, dict) else None
         if code in ("invalid_auth", "not_authed", "account_inactive", "token_revoked"):
             return (f"Slack refused SLACK_APP_TOKEN ({code}): generate an app-level token with the "
                     "connections:write scope (Basic Information -> App-Level Tokens)")
@@ -96,12 +97,13 @@ class SocketMode:
     """Keeps one Socket Mode connection for a Bolt app, reconnecting with backoff; `state()` for /healthz."""
 
     def __init__(self, bolt: AsyncApp, app_token: str, *, ping_interval: float = 10.0,
-                 backoff_min: float = BACKOFF_MIN, backoff_max: float = BACKOFF_MAX) -> None:
+                 backoff_min: float = BACKOFF_MIN, backoff_max: float = BACKOFF_MAX, sleep=asyncio.sleep) -> None:
         self.bolt = bolt
         self._token = app_token
         self.ping_interval = ping_interval
         self.backoff_min = backoff_min
         self.backoff_max = backoff_max
+        self._sleep = sleep  # tests pass one that records the backoff instead of waiting it out
         self.ok = False
         self.detail = "connecting"
         self.failures = 0
@@ -134,7 +136,7 @@ class SocketMode:
                 self.ok = False
                 self.detail = f"{describe(e)}; retrying (attempt {self.failures})"
                 log.warning("Socket Mode: %s; next attempt in %.0fs", describe(e), delay)
-                await asyncio.sleep(delay)
+                await self._sleep(delay)
                 delay = min(delay * 2, self.backoff_max)
                 continue
             delay = self.backoff_min
