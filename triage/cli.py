@@ -68,6 +68,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
         report = worker.run_once()
         print(f"delivered {report.delivered}, waiting {report.delivery.retried}")
         return 0
+    if args.metrics_port:
+        from prometheus_client import start_http_server
+
+        from triage import metrics
+
+        metrics.watch_outbox(worker.services.engine)
+        start_http_server(args.metrics_port, registry=metrics.REGISTRY)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: (worker.stop(), stop.set()))
@@ -99,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(fn=cmd_serve)
     p = sub.add_parser("worker", help="deliver GitLab/Slack side effects and run the SLA sweep")
     p.add_argument("--once", action="store_true", help="one pass, then exit")
+    p.add_argument("--metrics-port", type=int, default=None,
+                   help="serve this worker's Prometheus metrics on this port (default: none)")
     p.set_defaults(fn=cmd_worker)
     sub.add_parser("migrate", help="alembic upgrade head on DATABASE_URL").set_defaults(fn=cmd_migrate)
     p = sub.add_parser("setup", help="create the labels and the triage board on every configured project")

@@ -9,12 +9,22 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 from sqlalchemy.engine import Engine
 
 from triage.db import read_scope
 from triage.models import OutboxEntry
 
+disable_created_metrics()  # no *_created series: they double the output and say nothing here
 REGISTRY = CollectorRegistry(auto_describe=True)
 
 # Slack gives an app 3 seconds to acknowledge; the buckets are finer below that.
@@ -33,11 +43,6 @@ SLA_REMINDERS = Counter("triage_sla_reminders_total", "SLA reminders the sweep e
 SLA_BREACHES = Counter("triage_sla_breaches_total", "SLA breach escalations the sweep enqueued", registry=REGISTRY)
 WEBHOOKS = Counter(
     "triage_gitlab_webhooks_total", "GitLab webhook deliveries received, by result", ["result"], registry=REGISTRY)
-OUTBOX_DEPTH = Gauge("triage_outbox_depth", "Outbox entries not yet delivered", registry=REGISTRY)
-OUTBOX_OLDEST_AGE = Gauge(
-    "triage_outbox_oldest_age_seconds", "Age of the oldest undelivered outbox entry (0 when none)",
-    registry=REGISTRY)
-
 # Slack payload types; anything else is counted as "other" so label values stay bounded.
 SLACK_KINDS = frozenset({"view_submission", "view_closed", "block_actions", "block_suggestion", "shortcut",
                          "message_action", "command", "event_callback", "url_verification"})
@@ -84,14 +89,44 @@ def outbox_backlog(engine: Engine, now: datetime | None = None) -> tuple[int, fl
     return int(count), max(0.0, ((now or datetime.now(UTC)) - oldest).total_seconds())
 
 
-def exposition(engine: Engine | None) -> tuple[bytes, str]:
-    """The text Prometheus scrapes, with the outbox gauges read now (left as they were if the database
-    can't be read: /healthz says why)."""
-    if engine is not None:
+class _OutboxCollector(Collector):
+    """triage_outbox_depth and triage_outbox_oldest_age_seconds, read from the database at each scrape
+    (nothing is reported while the database can't be read: /healthz says why)."""
+
+    def __init__(self) -> None:
+        self.engine: Engine | None = None
+
+    def describe(self):
+        return [GaugeMetricFamily("triage_outbox_depth", "Outbox entries not yet delivered"),
+                GaugeMetricFamily("triage_outbox_oldest_age_seconds",
+                                  "Age of the oldest undelivered outbox entry (0 when none)")]
+
+    def collect(self):
+        engine = self.engine
+        if engine is None:
+            return
         try:
             depth, age = outbox_backlog(engine)
-            OUTBOX_DEPTH.set(depth)
-            OUTBOX_OLDEST_AGE.set(age)
         except sa.exc.SQLAlchemyError:
-            pass
+            return
+        depth_family, age_family = self.describe()
+        depth_family.add_metric([], depth)
+        age_family.add_metric([], age)
+        yield depth_family
+        yield age_family
+
+
+OUTBOX = _OutboxCollector()
+REGISTRY.register(OUTBOX)
+
+
+def watch_outbox(engine: Engine) -> None:
+    """Report this database's outbox in the gauges (the web app and a worker with --metrics-port)."""
+    OUTBOX.engine = engine
+
+
+def exposition(engine: Engine | None = None) -> tuple[bytes, str]:
+    """The text Prometheus scrapes."""
+    if engine is not None:
+        watch_outbox(engine)
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

@@ -187,3 +187,38 @@ def test_no_library_noise_at_info(log_stream, sqlite_url, config_path, fake_slac
     text = buf.getvalue()
     for noise in ("Context impl", "Will assume", "setup plugin", "will be unused", "will be ignored"):
         assert noise not in text
+
+
+def test_a_separate_worker_serves_its_own_metrics(tmp_path, config_path):
+    """`triage worker --metrics-port`: the worker's counters (deliveries, SLA) live in its own process."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import httpx
+
+    from tests.conftest import wait_for
+
+    port = _closed_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "GITLAB_", "TRIAGE_", "DATABASE_"))}
+    env.update(DATABASE_URL=f"sqlite:///{tmp_path / 'w.db'}", TRIAGE_CONFIG=str(config_path))
+    proc = subprocess.Popen([sys.executable, "-m", "triage.cli", "worker", "--metrics-port", str(port)], env=env,
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def scrape() -> str | None:
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+        except httpx.HTTPError:
+            return None
+
+    try:
+        text = wait_for(scrape, timeout=60, what="the worker's metrics")
+        assert "triage_outbox_depth 0.0" in text and "triage_sla_breaches_total 0.0" in text
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=10)
+    assert proc.returncode == 0
