@@ -118,6 +118,7 @@ class _SocketModeServer:
     def __init__(self) -> None:
         self.acks: list[dict] = []
         self.connections = 0
+        self.drop = 0  # close this many connections right after the hello, as Slack does when it moves us
         self._outgoing: asyncio.Queue | None = None
         self._loop = asyncio.new_event_loop()
         self.port = _free_port()
@@ -141,6 +142,10 @@ class _SocketModeServer:
         self.connections += 1
         await ws.send_str(json.dumps({"type": "hello", "num_connections": 1,
                                       "connection_info": {"app_id": "A0TRIAGE01"}}))
+        if self.drop > 0:
+            self.drop -= 1
+            await ws.close()
+            return ws
 
         async def pump() -> None:
             while True:
@@ -182,6 +187,32 @@ def test_connects_and_answers_a_shortcut_over_the_socket(app_for, fake_slack, mo
             wait_for(lambda: any(a.get("envelope_id") == "env-1" for a in server.acks), what="the ack")
             wait_for(lambda: fake_slack.calls_to("views.open"), what="the modal")
             assert "triage_slack_ack_seconds_count{kind=\"shortcut\"}" in client.get("/metrics").text
+
+
+def test_reconnects_when_slack_closes_the_connection(fake_slack, monkeypatch, caplog):
+    from slack_bolt.async_app import AsyncApp
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    caplog.set_level(logging.INFO)
+    with _SocketModeServer() as server:
+        server.drop = 1
+        monkeypatch.setattr(fake_slack, "socket_mode_url", server.url)
+
+        async def scenario() -> None:
+            bolt = AsyncApp(client=AsyncWebClient(token=BOT_TOKEN, base_url=fake_slack.url),
+                            signing_secret=SIGNING_SECRET, request_verification_enabled=False)
+            sm = SocketMode(bolt, fake_slack.app_token, ping_interval=0.2)
+            sm.start()
+            while server.connections < 2 or not sm.ok:  # synchronisation on the server's count, not a timer
+                await asyncio.sleep(0.01)
+            assert sm.state() == {"ok": True, "detail": "connected"}
+            await sm.close()
+
+        asyncio.run(asyncio.wait_for(scenario(), 30))
+    messages = [r.getMessage() for r in caplog.records if r.name == "triage.slack.socket_mode"]
+    assert messages.count("connected to Slack in Socket Mode") == 2
+    assert "Socket Mode: connection lost; reconnecting" in messages
+    assert len(fake_slack.calls_to("apps.connections.open")) == 2  # a fresh URL for each connection
 
 
 # ------------------------------------------------------------------ `triage serve` as a process
