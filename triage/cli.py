@@ -7,6 +7,8 @@ import signal
 import sys
 import threading
 
+from pydantic import ValidationError
+
 from triage import __version__
 from triage.config import Settings
 from triage.core.errors import ConfigError
@@ -118,6 +120,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         configure_logging(Settings())
         return args.fn(args)
+    except ValidationError as e:  # an env var of the wrong type (PORT=abc): name it, don't dump the model
+        err = e.errors()[0]
+        name = ".".join(str(x) for x in err.get("loc", ())) or "settings"
+        print(f"triage: invalid setting {name}: {err.get('msg')}", file=sys.stderr)
+        return 2
     except ConfigError as e:
         print(f"triage: invalid configuration: {e}", file=sys.stderr)
         return 2

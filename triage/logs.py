@@ -23,6 +23,8 @@ from triage.config import Settings
 
 # Slack tokens (xoxb-, xoxp-, xapp-...) and GitLab tokens (glpat-, gloas-...): masked even when not ours.
 TOKEN_SHAPES = re.compile(r"\b(?:xox[abposre]|xapp|glpat|gloas|gldt|glrt|glptt|glft|glsoat)-[A-Za-z0-9_-]{4,}")
+# The ticket in a Socket Mode websocket URL (wss://wss-primary.slack.com/link/?ticket=...) opens a connection.
+TICKET = re.compile(r"(ticket=)[^&\s\"']+")
 MASK = "***"
 
 # (logger name prefix, message prefix) of INFO/WARNING lines that say nothing an operator can act on.
@@ -71,6 +73,7 @@ class Redact(logging.Filter):
         for s in self.secrets:
             if s in text:
                 text = text.replace(s, MASK)
+        text = TICKET.sub(r"\g<1>" + MASK, text)
         return TOKEN_SHAPES.sub(lambda m: m.group(0).split("-", 1)[0] + "-" + MASK, text)
 
     def filter(self, record: logging.LogRecord) -> bool:

@@ -97,6 +97,13 @@ def test_setup_dry_run_without_a_gitlab_token_prints_the_whole_plan(env, fake_gi
     assert "set GITLAB_TOKEN" in capsys.readouterr().out
 
 
+def test_a_setting_of_the_wrong_type_is_one_line(env, capsys):
+    env.setenv("PORT", "eighty")
+    assert main(["migrate"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [err.strip()] and "invalid setting PORT" in err
+
+
 def test_version(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["--version"])

@@ -148,6 +148,7 @@ def test_json_logs_one_object_per_request_and_delivery_without_secrets(log_strea
     # Whatever code logs, secrets come out masked: in the message, in fields, in tracebacks.
     log.warning("calling with %s and %s", SECRETS["SLACK_BOT_TOKEN"], "xoxp-9999-someone-elses",
                 extra={"header": f"Bearer {SECRETS['GITLAB_TOKEN']}"})
+    log.info("websocket wss://wss-primary.slack.com/link/?ticket=Tk7secretTk7&app_id=A1")
     try:
         raise RuntimeError(f"token={SECRETS['SLACK_SIGNING_SECRET']} db=DbPassQ7x")
     except RuntimeError:
@@ -161,7 +162,7 @@ def test_json_logs_one_object_per_request_and_delivery_without_secrets(log_strea
     deliveries = [ln for ln in lines if ln["message"].startswith("delivery ")]
     assert {"kind": "create_issue", "result": "delivered", "reference": "SAR-1"}.items() <= deliveries[0].items()
     text = buf.getvalue()
-    for secret in [*SECRETS.values(), "DbPassQ7x", "someone-elses"]:
+    for secret in [*SECRETS.values(), "DbPassQ7x", "someone-elses", "Tk7secretTk7"]:
         assert secret not in text
     assert "xoxp-***" in text  # a token shape that is not one of ours is masked too
 
