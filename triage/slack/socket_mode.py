@@ -88,6 +88,8 @@ def describe(error: BaseException) -> str:
         return f"Slack's websocket refused the connection (HTTP {error.status})"
     if isinstance(error, (TimeoutError, asyncio.TimeoutError)):
         return f"no answer from Slack within {ATTEMPT_TIMEOUT:.0f}s"
+    if isinstance(error, aiohttp.ClientConnectorError):
+        return f"cannot reach Slack at {error.host}:{error.port} ({error.__class__.__name__})"
     if isinstance(error, (aiohttp.ClientError, OSError)):
         return f"cannot reach Slack ({error.__class__.__name__})"
     return f"unexpected error ({error.__class__.__name__})"
