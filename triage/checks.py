@@ -19,6 +19,22 @@ def database(settings: Settings, line: Line) -> None:
         line(False, "database", str(e))
         return
     line(True, "database", f"{where(settings.database_url)} reachable")
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    from triage.db import make_engine
+    from triage.migrate import alembic_config
+
+    heads = set(ScriptDirectory.from_config(alembic_config(settings.database_url)).get_heads())
+    engine = make_engine(settings.database_url)
+    try:
+        with engine.connect() as conn:
+            current = set(MigrationContext.configure(conn).get_current_heads())
+    finally:
+        engine.dispose()
+    # Not a failure: serve, worker and migrate all bring the schema up to date before they start.
+    line(True, "database schema", "up to date" if current == heads else
+         "not yet at the latest version: `triage migrate` (or serve, or worker) will apply it")
 
 
 def socket_mode_token(settings: Settings, line: Line) -> None:

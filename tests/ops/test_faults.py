@@ -71,6 +71,12 @@ def test_check_reports_database_and_socket_mode_token(env, fake_slack, capsys):
     main(["check"])
     out = capsys.readouterr().out
     assert "ok  database: SQLite file" in out
+    assert "ok  database schema: not yet at the latest version: `triage migrate`" in out  # a fresh database
+    main(["migrate"])
+    capsys.readouterr()
+    main(["check"])
+    out = capsys.readouterr().out
+    assert "ok  database schema: up to date" in out
     assert "ok  slack socket mode: SLACK_APP_TOKEN accepted" in out
 
     env.setenv("SLACK_APP_TOKEN", "xapp-1-Q7secretQ7")
