@@ -116,3 +116,26 @@ def test_version(capsys):
     assert exit_.value.code == 0
     assert capsys.readouterr().out.strip() == f"triage {__version__}"
     assert __version__[0].isdigit()
+
+
+def test_worker_with_the_database_down_logs_one_line_a_pass(config_path, caplog):
+    import logging
+
+    from tests.conftest import make_settings, wait_for
+    from triage.db import make_engine
+    from triage.services import Services
+    from triage.worker import Worker
+
+    url = f"postgresql+psycopg://bob:Z9secretZ9@127.0.0.1:{_closed_port()}/triage"
+    settings = make_settings(DATABASE_URL=url, TRIAGE_CONFIG=str(config_path))
+    caplog.set_level(logging.INFO)
+    worker = Worker(Services(settings, make_engine(url)))
+    worker.start()
+    try:
+        failed = wait_for(lambda: [r for r in caplog.records if "worker pass failed" in r.getMessage()],
+                          timeout=30, what="the failed pass")
+    finally:
+        worker.stop()
+    assert failed[0].exc_info is None  # one line, no traceback
+    assert "is PostgreSQL running there" in failed[0].getMessage()
+    assert "Z9secretZ9" not in failed[0].getMessage()
