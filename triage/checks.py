@@ -61,7 +61,7 @@ def socket_mode_token(settings: Settings, line: Line) -> None:
 
 def full_setup_plan() -> list[str]:
     """What `triage setup` creates on a project that has none of it yet."""
-    from triage.gitlab_tracker import DEFAULT_BOARD_NAME
+    from triage.gitlab_setup import DEFAULT_BOARD_NAME
 
     labels = list(dict.fromkeys([*(s.name for s in LABEL_SPECS), *BOARD_LISTS]))
     return ([f"create label '{name}'" for name in labels] + [f"create board '{DEFAULT_BOARD_NAME}'"]

@@ -85,7 +85,7 @@ def test_env_example_names_only_real_settings():
 # auth.test) are not listed. https://docs.slack.dev/reference/scopes
 SCOPE_METHODS = {
     "chat:write": ("chat_postMessage", "chat_update", "chat_postEphemeral"),
-    "commands": ("@app.command", "@app.shortcut"),
+    "commands": ("app.command(", "app.shortcut("),
     "users:read": ("users_info",),
     "users:read.email": ('profile.get("email")',),
     "usergroups:read": ("usergroups_users_list",),
