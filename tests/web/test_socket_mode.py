@@ -130,7 +130,7 @@ class _SocketModeServer:
         self._outgoing = asyncio.Queue()
         app = web.Application()
         app.router.add_get("/link/", self._ws)
-        runner = web.AppRunner(app)
+        runner = self._runner = web.AppRunner(app)
         self._loop.run_until_complete(runner.setup())
         self._loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port).start())
         self._ready.set()
@@ -166,9 +166,17 @@ class _SocketModeServer:
         self._ready.wait(10)
         return self
 
+    async def _shutdown(self) -> None:
+        for task in asyncio.all_tasks():
+            if task is not asyncio.current_task():
+                task.cancel()
+        await self._runner.cleanup()
+
     def __exit__(self, *exc) -> None:
+        asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
+        self._loop.close()
 
     @property
     def url(self) -> str:
