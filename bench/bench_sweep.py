@@ -2,7 +2,7 @@
 
 On PostgreSQL: 10,000 stored requests of which 1,000 have a due SLA check, then 1,000,000 stored
 (bulk-inserted with generate_series, with their audit events) and still 1,000 due. Each size times
-`triage.sweep.sweep()` several times (the same 1,000 checks made due again between runs), prints the
+`triage.services.sla_sweep.sweep()` several times (the same 1,000 checks made due again between runs), prints the
 median ratio (target < 1.5), the cost of an idle pass, and EXPLAIN ANALYZE of the sweep's queries
 showing the range scan on ix_request_next_check_at.
 

@@ -9,6 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
+from triage.core.fields import RequestFields
+
 
 def reference_of(request_id: int | None) -> str:
     """How people refer to a request: SAR-42."""
@@ -84,6 +86,11 @@ class Request(SQLModel, table=True):
     @property
     def reference(self) -> str:
         return reference_of(self.id)
+
+    @property
+    def details(self) -> RequestFields:
+        """The stored fields, typed (dates parsed); `fields` is their JSON form."""
+        return RequestFields.model_validate(self.fields)
 
 
 class RequestEvent(SQLModel, table=True):

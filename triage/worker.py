@@ -14,11 +14,10 @@ from datetime import UTC, datetime
 from slack_sdk import WebClient
 
 from triage import outbox
-from triage import sweep as sla_sweep
 from triage.config import Settings
 from triage.core.errors import DeliveryError
 from triage.db import make_engine, session_scope
-from triage.services import DeliveryReport, Services
+from triage.services import DeliveryReport, Services, sla_sweep
 
 log = logging.getLogger(__name__)
 

@@ -61,18 +61,18 @@ class ServiceBase:
         s.flush()
         key = f"{request.id}:{event.id}"
         if gitlab is not None and source != "gitlab":
-            outbox.enqueue(s, kind="gitlab_update", lane=f"gitlab:{request.id}", dedupe_key=f"gl:{key}",
+            outbox.enqueue(s, kind=outbox.Kind.GITLAB_UPDATE, key=("gl", key),
                            request_id=request.id, payload=gitlab, now=now)
         if note and source != "gitlab":
-            outbox.enqueue(s, kind="gitlab_note", lane=f"gitlab:{request.id}", dedupe_key=f"note:{key}",
+            outbox.enqueue(s, kind=outbox.Kind.GITLAB_NOTE, key=("note", key),
                            request_id=request.id, payload={"body": note}, now=now)
-        outbox.enqueue(s, kind="card_update", lane=f"slack:{request.id}", dedupe_key=f"card:{key}",
+        outbox.enqueue(s, kind=outbox.Kind.CARD_UPDATE, key=("card", key),
                        request_id=request.id, now=now)
         if thread:
-            outbox.enqueue(s, kind="thread_reply", lane=f"slack:{request.id}", dedupe_key=f"thread:{key}",
+            outbox.enqueue(s, kind=outbox.Kind.THREAD_REPLY, key=("thread", key),
                            request_id=request.id, payload={"text": thread}, now=now)
         for i, dm in enumerate(dms):
-            outbox.enqueue(s, kind="dm", lane=f"slack:{request.id}", dedupe_key=f"dm:{key}:{i}",
+            outbox.enqueue(s, kind=outbox.Kind.DM, key=("dm", key, i),
                            request_id=request.id, payload=dm, now=now)
         return event
 

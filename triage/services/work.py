@@ -8,8 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from triage import outbox, repo
-from triage import sweep as sla_sweep
-from triage.core import lifecycle, sla
+from triage.core import lifecycle
 from triage.core.errors import InvalidTransition, NotAllowed
 from triage.core.gitlab_text import quote as gitlab_quote
 from triage.core.labels import BOARD_LISTS, status_label_change
@@ -17,6 +16,7 @@ from triage.core.lifecycle import CLOSED_STATUSES
 from triage.core.slack_text import escape, quote_lines
 from triage.db import session_scope
 from triage.models import Request, RequestEvent
+from triage.services import sla_sweep
 from triage.services.base import Change, ServiceBase, _mention
 
 
@@ -184,33 +184,28 @@ class WorkMixin(ServiceBase):
         self._wake()
         return Change(request, True, "Thanks: your answer is in the thread and on the issue.")
 
-    def _reschedule(self, request_id: int, now: datetime) -> None:
-        """Recompute the deadline from the clock's history (pauses move it by exactly the paused working
-        time) and let the GitLab due date follow."""
+    def _reschedule(self, request_id: int, now: datetime) -> datetime | None:
+        """Ask the queue's SLA policy for the deadline again (after a resume, a return to the queue, an
+        Expedite change), store it, and let the GitLab due date follow. Returns the new deadline."""
         with session_scope(self.engine) as s:
             request = self._require(s, request_id)
             if request.allocated_at is not None:
-                return
+                return None
             queue = self.config.queue(request.queue)
-            if queue is None:
-                return
-            pauses = self.pauses_of(s, request.id)
-            deadline = self.deadline_for(queue=queue, request_type=request.request_type,
-                                         expedite=request.expedite, start=request.created_at, pauses=pauses,
-                                         now=now)
+            policy = self.config.policy(request.queue)
+            if queue is None or policy is None:
+                return None
+            clock = sla_sweep.clock_of(request, repo.events_of(session=s, request_id=request_id))
+            deadline = policy.deadline(request.request_type, request.expedite, clock,
+                                       event_date=request.details.event_date, now=now)
             if deadline != request.deadline:
                 s.execute(sa.update(Request).where(Request.id == request_id).values(deadline=deadline))
-                outbox.enqueue(s, kind="gitlab_update", lane=f"gitlab:{request_id}",
-                               dedupe_key=f"due:{request_id}:{deadline.isoformat()}", request_id=request_id,
+                outbox.enqueue(s, kind=outbox.Kind.GITLAB_UPDATE, key=sla_sweep.due_key(request_id, deadline),
+                               request_id=request_id,
                                payload={"due_date": self._due_date(request.model_copy(update={"deadline": deadline}),
                                                                    queue).isoformat()}, now=now)
             sla_sweep.reschedule(s, request_id, self.config, now)
-
-    def pauses_of(self, s, request_id: int) -> list[sla.Pause]:
-        """The request's SLA pauses, folded from its recorded clock events (a span between a stop and a
-        restart, e.g. claimed then returned to the queue, counts as a pause)."""
-        request = self._require(s, request_id)
-        return list(sla_sweep.clock_of(request, repo.events_of(session=s, request_id=request_id)).pauses)
+            return deadline
 
     def needs_breach_reason(self, request_id: int, *, now: datetime | None = None) -> bool:
         """Whether the request missed its SLA and nobody has said why yet (then the SA or leader is asked)."""

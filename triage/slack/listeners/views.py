@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, timedelta
+from datetime import UTC
 
 from slack_bolt.async_app import AsyncApp
 
@@ -11,7 +11,6 @@ from blocks.ids import CallbackId, Field
 from blocks.request_modal import request_modal, text_modal
 from blocks.text import escape, link
 from triage.core import fields
-from triage.core.sla import parse_duration
 from triage.services import Duplicate, Services
 from triage.slack.forms import ModalMeta, read_state
 from triage.slack.listeners import run
@@ -19,15 +18,10 @@ from triage.slack.listeners import run
 log = logging.getLogger(__name__)
 
 
-def event_notice(services: Services) -> timedelta:
-    """How far ahead an event must be asked for: the event SLA, counted in calendar days."""
-    t = parse_duration(services.config.sla.targets.event)
-    return timedelta(days=t.days, minutes=t.minutes)
-
-
 def duplicate_text(dup: Duplicate) -> str:
     where = link(dup.url, dup.reference) if dup.url else escape(dup.reference)
-    return (f":warning: {where} is already open for this opportunity in this queue ({escape(dup.status)}). "
+    return (f":warning: {where} is already open for this opportunity in {escape(dup.queue or 'a queue')} "
+            f"({escape(dup.status)}). "
             "Submit again to file this one anyway, or close the form and add to the open one.")
 
 
@@ -55,13 +49,14 @@ def register(app: AsyncApp, services: Services) -> None:
         values = read_state(view["state"]["values"])
         meta = ModalMeta.load(view.get("private_metadata"))
         queue = services.config.queue(values.get("queue") or "")
-        # "Not in the past" and the event notice are judged by the queue's calendar day.
+        # "Not in the past" is judged by the queue's calendar day.
         result = fields.validate(values, now=services.now(), queue_keys=services.config.queue_keys,
-                                 event_notice=event_notice(services), tz=queue.tz if queue else UTC)
+                                 tz=queue.tz if queue else UTC)
         if result.errors:
             await ack(response_action="errors", errors=result.errors)
             return
-        cleaned = result.cleaned
+        # The AE's name comes with the submission, so filing the issue needs no Slack call.
+        cleaned = {**result.cleaned, "requester_name": body["user"].get("name") or body["user"].get("username")}
         res = await run(services.submit_unless_duplicate, submission_key=view["id"], requester=user,
                         cleaned=cleaned, duplicate_ok=meta.duplicate_ok)
         if isinstance(res, Duplicate):
