@@ -217,7 +217,8 @@ def _short_notice_text(request: Request, queue_name: str, policy: sla_policy.Sla
                        leaders: Sequence[str]) -> str:
     who = " ".join(f"<@{u}>" for u in leaders)
     event_date = request.details.event_date
-    clock = policy.describe("event", request.expedite, request.created_at, request.deadline, event_date=event_date)
+    clock = escape(policy.describe("event", request.expedite, request.created_at, request.deadline,
+                                   event_date=event_date))
     return (f":hourglass_flowing_sand: {who + ' ' if who else ''}*Short notice: {request.reference}* "
             f"({escape(request.customer_name)}) in {escape(queue_name)} is an event on {event_date:%a %d %b}, "
             f"sooner than the {policy.target_words(policy.target('event', False))} the SA team has to secure an "

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from triage import repo
 from triage.core.gitlab_text import find_marker
-from triage.core.labels import STATUS_LABEL
+from triage.core.labels import EXPEDITE, STATUS_LABEL, status_dm
 from triage.core.lifecycle import CLOSED_STATUSES
 from triage.core.slack_text import escape, quote_lines
 from triage.db import session_scope
@@ -84,6 +84,25 @@ class BoardMixin(ServiceBase):
             request = self._find_by_issue(s, project, iid, description)
             if request is None:
                 return "ignored: not an issue this app created"
+            request_id, was_expedited, closed = request.id, request.expedite, request.status in CLOSED_STATUSES
+            # Our own label change still queued: the board has not seen it, so its labels are stale.
+            ours_pending = self._gitlab_pending(s, request_id)
+        expedited = None
+        if (EXPEDITE in state.labels) != was_expedited and not (closed or state.closed or ours_pending):
+            # The Expedite label added or removed on the board re-targets the SLA (deadline, due date, thread).
+            expedited = self.set_expedite(request_id, actor, EXPEDITE in state.labels, source="gitlab", now=now)
+        result = self._apply_board_lists(project, iid, description, state, actor=actor, now=now,
+                                         label_status=label_status)
+        if result == "no change" and expedited is not None and expedited.changed:
+            return "applied: " + ("expedited" if EXPEDITE in state.labels else "no longer expedited")
+        return result
+
+    def _apply_board_lists(self, project: str, iid: int | None, description: str | None, state: BoardState, *,
+                           actor: str | None, now: datetime, label_status: dict[str, str]) -> str:
+        with session_scope(self.engine) as s:
+            request = self._find_by_issue(s, project, iid, description)
+            if request is None:
+                return "ignored: not an issue this app created"
             owner = request.owner
             if state.assignee_ids or state.assignee_usernames:
                 mapped = None
@@ -133,12 +152,17 @@ class BoardMixin(ServiceBase):
                     values["closed_at"] = now
                 elif request.status in CLOSED_STATUSES:
                     values["closed_at"] = None
+            previous_status = request.status
             s.execute(sa.update(Request).where(Request.id == request.id).values(**values))
             s.refresh(request)
             kind = ("closed" if status == "done" and request.status != "done" else
                     "reopened" if values.get("closed_at", 1) is None else "status")
+            dms = []
+            if status == "demo_ready" != previous_status and (text := status_dm(status, request.reference,
+                                                                escape(request.customer_name))):
+                dms.append({"user": request.requester, "text": text})
             self._record(s, request, kind=kind, actor=actor, source="gitlab", now=now, status=status,
-                         owner=owner, thread=f"{escape(who)} " + " and ".join(parts) + ".")
+                         owner=owner, thread=f"{escape(who)} " + " and ".join(parts) + ".", dms=dms)
         if restart:
             self._reschedule(request.id, now)
         self._wake()

@@ -184,17 +184,32 @@ def _percent(fraction: float) -> str:
     return f"{fraction * 100:.0f}%"
 
 
-def reminder_text(request: Request, state: SlaState, fraction: float, now: datetime) -> str:
+def _who_allocates(request: Request, state: SlaState, leaders: Sequence[str]) -> tuple[str, str]:
+    """(mentions, what to do): events are assigned by the leaders, other requests claimed by the SAs."""
+    if request.request_type == "event":
+        return " ".join(f"<@{u}>" for u in leaders), "Assign an SA with *Assign an SA* on the card above."
+    return _mention_sas(state.queue), "Claim it from the card above."
+
+
+def _clock(request: Request, state: SlaState) -> str:
+    """The clock in words, escaped for Slack ("->" needs it)."""
+    return escape(state.policy.describe(request.request_type, request.expedite, request.created_at, state.deadline,
+                                        event_date=request.details.event_date))
+
+
+def reminder_text(request: Request, state: SlaState, fraction: float, now: datetime,
+                  leaders: Sequence[str] = ()) -> str:
     waited = sla.format_duration(now - request.created_at)
-    who = _mention_sas(state.queue)
+    who, todo = _who_allocates(request, state, leaders)
     return (f"{who + ' ' if who else ''}*{request.reference}* ({escape(request.customer_name)}) has been waiting "
             f"{waited} for an SA: {_percent(fraction)} of its {state.target} SLA is used, "
-            f"{sla.humanize_left(state.deadline, now)}. Claim it from the card above.")
+            f"{sla.humanize_left(state.deadline, now)} ({_clock(request, state)}). {todo}")
 
 
-def breach_thread_text(request: Request, state: SlaState, now: datetime, leaders_channel: str | None) -> str:
+def breach_thread_text(request: Request, state: SlaState, now: datetime, leaders_channel: str | None,
+                       leaders: Sequence[str] = ()) -> str:
     waited = sla.format_duration(now - request.created_at)
-    who = _mention_sas(state.queue)
+    who, _ = _who_allocates(request, state, leaders)
     told = f" The leaders have been told in <#{leaders_channel}>." if leaders_channel else ""
     return (f":rotating_light: {who + ' ' if who else ''}*{request.reference}* ({escape(request.customer_name)}) "
             f"missed its {state.target} SLA: it has been waiting {waited} for an SA "
@@ -216,7 +231,8 @@ def breach_leaders_text(request: Request, state: SlaState, now: datetime) -> str
     return (f":rotating_light: *SLA missed: {request.reference}* for *{escape(request.customer_name)}* in "
             f"{escape(state.queue.name)}: a {kind} request{expedited} from <@{request.requester}> has waited "
             f"{waited} with no SA (target {state.target}, due {due_local:%a %d %b %H:%M} {due_local.tzname()}, "
-            f"{sla.humanize_left(state.deadline, now)}).\n{issue} · card in <#{request.slack_channel}>")
+            f"{sla.humanize_left(state.deadline, now)}).\nSLA clock: {_clock(request, state)}.\n"
+            f"{issue} · card in <#{request.slack_channel}>")
 
 
 # ---------------------------------------------------------------- the sweep
@@ -274,8 +290,8 @@ def _act(s: Session, request: Request, events: Sequence[RequestEvent], config: C
         fraction, skipped = passed[-1], [_key(f) for f in passed[:-1]]
         f = f"{fraction:g}"
         breach = fraction >= 1.0
-        text = (breach_thread_text(request, state, now, config.slack.leaders_channel) if breach
-                else reminder_text(request, state, fraction, now))
+        text = (breach_thread_text(request, state, now, config.slack.leaders_channel, config.slack.leaders)
+                if breach else reminder_text(request, state, fraction, now, config.slack.leaders))
         # Each entry's key is a pure function of (request, threshold), so it lands once whatever happens;
         # the audit event relies on the row lock instead: only one sweep at a time holds this request, and
         # it sees the events of every sweep that held it before.

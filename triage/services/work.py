@@ -11,7 +11,7 @@ from triage import outbox, repo
 from triage.core import lifecycle
 from triage.core.errors import InvalidTransition, NotAllowed
 from triage.core.gitlab_text import quote as gitlab_quote
-from triage.core.labels import BOARD_LISTS, status_label_change
+from triage.core.labels import BOARD_LISTS, EXPEDITE, status_dm, status_label_change
 from triage.core.lifecycle import CLOSED_STATUSES
 from triage.core.slack_text import escape, quote_lines
 from triage.db import session_scope
@@ -122,11 +122,15 @@ class WorkMixin(ServiceBase):
             s.refresh(request)
             self._record(s, request, kind="status", actor=actor, source="slack", now=now, status=new_status,
                          previous=old, thread=f"{_mention(actor)} set the status to *{new_status}*.",
-                         gitlab=gitlab,
-                         dms=[{"user": request.requester, "text": f"Your request *{request.reference}* is "
-                               "done." }] if new_status == "done" else ())
+                         gitlab=gitlab, dms=self._status_dms(request, new_status))
         self._wake()
         return Change(request, True, f"{request.reference} is now {new_status}.")
+
+    @staticmethod
+    def _status_dms(request: Request, status: str) -> list[dict[str, Any]]:
+        """`SA Demo Ready` tells the AE scheduling can start; done tells them it is done."""
+        text = status_dm(status, request.reference, escape(request.customer_name))
+        return [{"user": request.requester, "text": text}] if text else []
 
     # -- needs info, answer, decline
 
@@ -188,24 +192,74 @@ class WorkMixin(ServiceBase):
         """Ask the queue's SLA policy for the deadline again (after a resume, a return to the queue, an
         Expedite change), store it, and let the GitLab due date follow. Returns the new deadline."""
         with session_scope(self.engine) as s:
+            return self._retarget(s, self._require(s, request_id), now)
+
+    def _retarget(self, s, request: Request, now: datetime) -> datetime | None:
+        """`_reschedule` inside the caller's transaction; None when allocated (its SLA is settled)."""
+        if request.allocated_at is not None:
+            return None
+        queue = self.config.queue(request.queue)
+        policy = self.config.policy(request.queue)
+        if queue is None or policy is None:
+            return None
+        clock = sla_sweep.clock_of(request, repo.events_of(session=s, request_id=request.id))
+        deadline = policy.deadline(request.request_type, request.expedite, clock,
+                                   event_date=request.details.event_date, now=now)
+        if deadline != request.deadline:
+            s.execute(sa.update(Request).where(Request.id == request.id).values(deadline=deadline))
+            outbox.enqueue(s, kind=outbox.Kind.GITLAB_UPDATE, key=sla_sweep.due_key(request.id, deadline),
+                           request_id=request.id,
+                           payload={"due_date": self._due_date(request.model_copy(update={"deadline": deadline}),
+                                                               queue).isoformat()}, now=now)
+        sla_sweep.reschedule(s, request.id, self.config, now)
+        return deadline
+
+    # -- expedite
+
+    def set_expedite(self, request_id: int, actor: str | None, on: bool, *, reason: str | None = None,
+                     source: str = "slack", now: datetime | None = None) -> Change:
+        """Expedite (or stop expediting) a request: the ``Expedite`` label on GitLab, or a leader or the
+        claimer in Slack. The queue's policy re-targets the SLA (expediting only shortens it), the deadline
+        and the GitLab due date move, and the thread says so."""
+        now = now or self.now()
+        with session_scope(self.engine) as s:
             request = self._require(s, request_id)
-            if request.allocated_at is not None:
-                return None
-            queue = self.config.queue(request.queue)
+            if source == "slack" and actor is not None and not (self.is_leader(actor) or actor == request.owner):
+                raise NotAllowed("Only a leader or the SA who has this request can change whether it is expedited.")
+            if request.expedite == on:
+                return Change(request, False, f"{request.reference} is already "
+                                              f"{'expedited' if on else 'not expedited'}.")
+            if request.status in CLOSED_STATUSES:
+                raise InvalidTransition(f"{request.reference} is already {request.status}.")
+            fields = dict(request.fields, expedite=on)
+            if on and reason:
+                fields["expedite_reason"] = reason
+            s.execute(sa.update(Request).where(Request.id == request_id).values(
+                expedite=on, fields=fields, updated_at=now))
+            s.refresh(request)
+            before = request.deadline
+            deadline = self._retarget(s, request, now)
+            s.refresh(request)
             policy = self.config.policy(request.queue)
-            if queue is None or policy is None:
-                return None
-            clock = sla_sweep.clock_of(request, repo.events_of(session=s, request_id=request_id))
-            deadline = policy.deadline(request.request_type, request.expedite, clock,
-                                       event_date=request.details.event_date, now=now)
-            if deadline != request.deadline:
-                s.execute(sa.update(Request).where(Request.id == request_id).values(deadline=deadline))
-                outbox.enqueue(s, kind=outbox.Kind.GITLAB_UPDATE, key=sla_sweep.due_key(request_id, deadline),
-                               request_id=request_id,
-                               payload={"due_date": self._due_date(request.model_copy(update={"deadline": deadline}),
-                                                                   queue).isoformat()}, now=now)
-            sla_sweep.reschedule(s, request_id, self.config, now)
-            return deadline
+            who = (f"{escape(actor)} on GitLab" if actor else "someone on GitLab") if source == "gitlab" \
+                else _mention(actor)
+            text = f"{who} {'expedited' if on else 'stopped expediting'} this request"
+            if on and reason:
+                text += ":\n" + quote_lines(reason)
+            if deadline is None or policy is None:
+                text += ". It already has an SA, so its SLA is settled." if request.allocated_at else "."
+            else:
+                clock = escape(policy.describe(request.request_type, on, request.created_at, deadline,
+                                               event_date=request.details.event_date))
+                text += f". Its SLA is unchanged: {clock}." if deadline == before else f". New SLA: {clock}."
+            label = {"add_labels": [EXPEDITE], "remove_labels": []} if on else \
+                {"add_labels": [], "remove_labels": [EXPEDITE]}
+            self._record(s, request, kind="expedited" if on else "unexpedited", actor=actor, source=source,
+                         now=now, reason=reason, thread=text, gitlab=label,
+                         note=("**Expedited** in Slack" + (f":\n\n{gitlab_quote(reason)}" if reason else ""))
+                         if on else "**No longer expedited** (changed in Slack)")
+        self._wake()
+        return Change(request, True, f"{request.reference} is {'expedited' if on else 'no longer expedited'}.")
 
     def needs_breach_reason(self, request_id: int, *, now: datetime | None = None) -> bool:
         """Whether the request missed its SLA and nobody has said why yet (then the SA or leader is asked)."""
