@@ -43,6 +43,9 @@ class Lane(StrEnum):
     GITLAB = "gitlab"
     SLACK = "slack"
     LEADERS = "leaders"  # breach escalations: never wait behind a card Slack has not taken yet
+    # Posting the card: never behind a thread reply that waits for the card (an SLA due at once, a board
+    # change before the card is up), or neither would ever go.
+    CARD = "card"
 
 
 GITLAB_KINDS = frozenset({Kind.CREATE_ISSUE, Kind.GITLAB_UPDATE, Kind.GITLAB_NOTE})

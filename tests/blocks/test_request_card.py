@@ -114,7 +114,8 @@ def test_claimed_card_offers_status_and_unclaim(status):
 def test_assigned_event_can_be_reassigned():
     message = request_card(card(request_type="event", status="doing", owner="U0SA1"))
     validate_message(message)
-    assert action_ids(message) == ["open_issue", "status", "assign", "unclaim", "needs_info", "expedite_request", "decline"]
+    assert action_ids(message) == ["open_issue", "status", "assign", "unclaim", "needs_info", "expedite_request",
+                                   "decline"]
     assert actions_of(message)["elements"][2]["initial_user"] == "U0SA1"
 
 

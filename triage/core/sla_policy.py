@@ -173,7 +173,7 @@ class SlaPolicy:
 
     def describe(self, request_type: str, expedite: bool, start: datetime, due: datetime, *,
                  event_date: date | None = None) -> str:
-        """The clock in words, e.g. "24 working hours: Friday 16:00 -> Monday 16:00 EST"."""
+        """The clock in words, e.g. "24 working hours: Friday 16:00 → Monday 16:00 EST"."""
         words = self.target_words(self.target(request_type, expedite))
         if expedite and self.target(request_type, True) != self.target(request_type, False):
             words += " (expedited)"
@@ -184,7 +184,7 @@ class SlaPolicy:
         tz = self.calendar.tz
         a, b = _utc(start).astimezone(tz), _utc(due).astimezone(tz)
         fmt = "%A %H:%M" if b - a < timedelta(days=6) else "%a %d %b %H:%M"
-        return f"{words}: {a:{fmt}} -> {b:{fmt}} {b.tzname()}"
+        return f"{words}: {a:{fmt}} → {b:{fmt}} {b.tzname()}"
 
 
 def _lead_words(lead: timedelta) -> str:

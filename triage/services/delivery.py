@@ -160,7 +160,8 @@ class DeliveryMixin(ServiceBase):
                 gitlab_iid=ref.iid, gitlab_issue_id=ref.id, gitlab_url=ref.web_url, updated_at=now))
             repo.add_event(session=s, request_id=request.id, kind="issue_created", source="gitlab", at=now,
                            url=ref.web_url)
-            outbox.enqueue(s, kind=outbox.Kind.POST_CARD, key=("post_card", request.id), request_id=request.id, now=now)
+            outbox.enqueue(s, kind=outbox.Kind.POST_CARD, key=("post_card", request.id), lane=outbox.Lane.CARD,
+                           request_id=request.id, now=now)
 
         self._complete(entry, now, record)
 

@@ -192,7 +192,7 @@ def _who_allocates(request: Request, state: SlaState, leaders: Sequence[str]) ->
 
 
 def _clock(request: Request, state: SlaState) -> str:
-    """The clock in words, escaped for Slack ("->" needs it)."""
+    """The clock in words, escaped for Slack."""
     return escape(state.policy.describe(request.request_type, request.expedite, request.created_at, state.deadline,
                                         event_date=request.details.event_date))
 
