@@ -212,3 +212,17 @@ def test_salesforce_opportunity_link():
     assert config.salesforce.opportunity_url("0065g00000AbCdEAAV") == \
         "https://acme.lightning.force.com/lightning/r/Opportunity/0065g00000AbCdEAAV/view"
     assert parse_config({}).salesforce.opportunity_url("0065g00000AbCdEAAV") is None
+
+
+def test_the_shipped_example_config_has_both_engagement_models():
+    from pathlib import Path
+
+    from triage.config import load_config
+
+    config = load_config(Path(__file__).resolve().parents[2] / "triage.example.toml")
+    assert {q.engagement for q in config.queues} == {"triage_board", "enterprise"}
+    enterprise = next(q for q in config.queues if q.engagement == "enterprise")
+    board = next(q for q in config.queues if q.engagement == "triage_board")
+    assert str(config.policy(enterprise.key).target("opportunity", False)) == "24h"
+    assert str(config.policy(board.key).target("opportunity", False)) == "48h"
+    assert config.salesforce.url == "https://yourorg.lightning.force.com"
