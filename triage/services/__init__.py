@@ -22,7 +22,7 @@ from triage.core.errors import Rejected
 from triage.core.fields import RequestFields
 from triage.core.slack_text import escape
 from triage.db import read_scope, session_scope
-from triage.models import Request, reference_of
+from triage.models import EventKind, Request, reference_of
 from triage.services import sla_sweep
 from triage.services.base import NOTE_MARKER, Change
 from triage.services.board import BoardMixin, BoardState
@@ -164,9 +164,9 @@ class Services(WorkMixin, BoardMixin, DeliveryMixin):
             with session_scope(self.engine) as s:
                 s.add(request)
                 s.flush()
-                repo.add_event(session=s, request_id=request.id, kind="submitted", source="slack",
+                repo.add_event(session=s, request_id=request.id, kind=EventKind.SUBMITTED, source="slack",
                                actor=requester, at=now, deadline=deadline.isoformat())
-                repo.add_event(session=s, request_id=request.id, kind="sla_start", source="system", at=now)
+                repo.add_event(session=s, request_id=request.id, kind=EventKind.SLA_START, source="system", at=now)
                 sa_before = self._opportunity_sa(s, details)
                 if sa_before is not None:
                     # "Enterprise SAs will be dedicated throughout the lifetime of the opportunity."
@@ -199,8 +199,8 @@ class Services(WorkMixin, BoardMixin, DeliveryMixin):
         return SubmitResult(request.id, request.reference, created=True)
 
 
-OPPORTUNITY_SA_EVENT = "opportunity_sa"  # the SA who already worked this opportunity (shown on the card)
-SHORT_NOTICE_EVENT = "short_notice"  # an event asked for with less time than its SLA
+OPPORTUNITY_SA_EVENT = EventKind.OPPORTUNITY_SA
+SHORT_NOTICE_EVENT = EventKind.SHORT_NOTICE
 
 
 def _typed(cleaned: Mapping[str, Any] | RequestFields) -> RequestFields:

@@ -16,7 +16,7 @@ from triage.core.labels import EXPEDITE, STATUS_LABEL, status_dm
 from triage.core.lifecycle import CLOSED_STATUSES
 from triage.core.slack_text import escape, quote_lines
 from triage.db import session_scope
-from triage.models import OutboxEntry, Request, SyncState, WebhookDelivery
+from triage.models import EventKind, OutboxEntry, Request, SyncState, WebhookDelivery
 from triage.services.base import NOTE_MARKER, RECONCILE_INTERVAL, ServiceBase, _mention
 from triage.services.ports import Tracker
 
@@ -140,11 +140,11 @@ class BoardMixin(ServiceBase):
                 parts.append(f"assigned it to {_mention(owner)}" if owner else "unassigned it")
                 if owner and request.allocated_at is None:
                     values.update(allocated_at=now, next_check_at=None)
-                    repo.add_event(session=s, request_id=request.id, kind="sla_stop", source="system", at=now,
+                    repo.add_event(session=s, request_id=request.id, kind=EventKind.SLA_STOP, source="system", at=now,
                                    late=now > request.deadline)
                 elif owner is None and request.allocated_at is not None and status == "open":
                     values["allocated_at"] = None  # back in the queue: the clock runs on, as on unclaim
-                    repo.add_event(session=s, request_id=request.id, kind="sla_start", source="system", at=now)
+                    repo.add_event(session=s, request_id=request.id, kind=EventKind.SLA_START, source="system", at=now)
                     restart = True
             if status != request.status:
                 parts.append(f"moved it to *{status}*")
@@ -155,8 +155,8 @@ class BoardMixin(ServiceBase):
             previous_status = request.status
             s.execute(sa.update(Request).where(Request.id == request.id).values(**values))
             s.refresh(request)
-            kind = ("closed" if status == "done" and request.status != "done" else
-                    "reopened" if values.get("closed_at", 1) is None else "status")
+            kind = (EventKind.CLOSED if status == "done" and request.status != "done" else
+                    EventKind.REOPENED if values.get("closed_at", 1) is None else EventKind.STATUS)
             dms = []
             if status == "demo_ready" != previous_status and (text := status_dm(status, request.reference,
                                                                 escape(request.customer_name))):
@@ -184,7 +184,7 @@ class BoardMixin(ServiceBase):
             text = body if len(body) <= 2500 else body[:2500] + "…"
             url = attrs.get("url")
             link = f" (<{url}|on GitLab>)" if url and "|" not in url and ">" not in url else ""
-            self._record(s, request, kind="gitlab_comment", actor=author, source="gitlab", now=now,
+            self._record(s, request, kind=EventKind.GITLAB_COMMENT, actor=author, source="gitlab", now=now,
                          thread=f"*{escape(author)}* commented{link}:\n"
                                 + quote_lines(text))
         self._wake()

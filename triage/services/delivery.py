@@ -20,7 +20,7 @@ from triage.core.issue_template import render_issue
 from triage.core.labels import labels_for_new_request
 from triage.core.lifecycle import CLOSED_STATUSES
 from triage.db import session_scope
-from triage.models import OutboxEntry, Request, UserLink
+from triage.models import EventKind, OutboxEntry, Request, UserLink
 from triage.services.base import NOTE_MARKER, ServiceBase
 from triage.services.ports import Notifier, Tracker
 
@@ -158,7 +158,7 @@ class DeliveryMixin(ServiceBase):
         def record(s):
             s.execute(sa.update(Request).where(Request.id == request.id).values(
                 gitlab_iid=ref.iid, gitlab_issue_id=ref.id, gitlab_url=ref.web_url, updated_at=now))
-            repo.add_event(session=s, request_id=request.id, kind="issue_created", source="gitlab", at=now,
+            repo.add_event(session=s, request_id=request.id, kind=EventKind.ISSUE_CREATED, source="gitlab", at=now,
                            url=ref.web_url)
             outbox.enqueue(s, kind=outbox.Kind.POST_CARD, key=("post_card", request.id), lane=outbox.Lane.CARD,
                            request_id=request.id, now=now)
@@ -173,7 +173,7 @@ class DeliveryMixin(ServiceBase):
         """(SA, earlier reference) when this request's opportunity already had an SA."""
         with session_scope(self.engine) as s:
             for e in repo.events_of(session=s, request_id=request_id):
-                if e.kind == "opportunity_sa":
+                if e.kind == EventKind.OPPORTUNITY_SA:
                     return e.detail.get("sa"), e.detail.get("earlier")
         return None
 
@@ -198,7 +198,7 @@ class DeliveryMixin(ServiceBase):
 
         def record(s):
             s.execute(sa.update(Request).where(Request.id == request.id).values(slack_ts=ts, updated_at=now))
-            repo.add_event(session=s, request_id=request.id, kind="card_posted", source="slack", at=now)
+            repo.add_event(session=s, request_id=request.id, kind=EventKind.CARD_POSTED, source="slack", at=now)
             outbox.enqueue(s, kind=outbox.Kind.NOTIFY_LANDED, key=("notify_landed", request.id),
                            request_id=request.id, now=now)
 

@@ -39,15 +39,16 @@ from triage.core.gitlab_text import quote as gitlab_quote
 from triage.core.lifecycle import CLOSED_STATUSES
 from triage.core.slack_text import escape, quote_lines
 from triage.db import session_scope
-from triage.models import Request, RequestEvent
+from triage.models import EventKind, Request, RequestEvent
 
 log = logging.getLogger(__name__)
 
-CLOCK_KINDS = {"sla_start": "start", "sla_pause": "pause", "sla_resume": "resume", "sla_stop": "stop"}
+CLOCK_KINDS = {EventKind.SLA_START: "start", EventKind.SLA_PAUSE: "pause", EventKind.SLA_RESUME: "resume",
+               EventKind.SLA_STOP: "stop"}
 # Not "sla_*": those kinds are the clock's own events (start, pause, resume, stop), which services folds.
-REMINDER_EVENT = "reminder_sent"  # a reminder fraction was handled (sent, or skipped as superseded)
-BREACH_EVENT = "breach_escalated"  # the breach (fraction 1.0) was handled: thread + leaders' channel
-BREACH_REASON_EVENT = "breach_reason"
+REMINDER_EVENT = EventKind.REMINDER_SENT
+BREACH_EVENT = EventKind.BREACH_ESCALATED
+BREACH_REASON_EVENT = EventKind.BREACH_REASON
 _SWEEP_EVENT_KINDS = (*CLOCK_KINDS, REMINDER_EVENT, BREACH_EVENT)
 
 # The option values of blocks.request_modal.breach_reason_modal (blocks.ids.BreachReason) and how the

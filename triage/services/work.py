@@ -15,7 +15,7 @@ from triage.core.labels import BOARD_LISTS, EXPEDITE, status_dm, status_label_ch
 from triage.core.lifecycle import CLOSED_STATUSES
 from triage.core.slack_text import escape, quote_lines
 from triage.db import session_scope
-from triage.models import Request, RequestEvent
+from triage.models import EventKind, Request, RequestEvent
 from triage.services import sla_sweep
 from triage.services.base import Change, ServiceBase, _mention
 
@@ -64,12 +64,12 @@ class WorkMixin(ServiceBase):
 
     def _allocated(self, s, request: Request, *, actor: str, by: str, now: datetime, source: str,
                    first: bool = True) -> None:
-        kind = "claimed" if actor == by else "assigned"
-        text = (f"{_mention(actor)} took this request." if kind == "claimed"
+        kind = EventKind.CLAIMED if actor == by else EventKind.ASSIGNED
+        text = (f"{_mention(actor)} took this request." if kind == EventKind.CLAIMED
                 else f"{_mention(by)} assigned this request to {_mention(actor)}.")
         late = now > request.deadline
         if first:
-            repo.add_event(session=s, request_id=request.id, kind="sla_stop", source="system", at=now,
+            repo.add_event(session=s, request_id=request.id, kind=EventKind.SLA_STOP, source="system", at=now,
                            late=late)
         self._record(
             s, request, kind=kind, actor=by, source=source, now=now, thread=text, to=actor,
@@ -92,8 +92,8 @@ class WorkMixin(ServiceBase):
                 owner=None, status="open", allocated_at=None, updated_at=now))
             s.refresh(request)
             # Back in the queue, it needs an SA again: the clock runs on from where it stopped.
-            repo.add_event(session=s, request_id=request.id, kind="sla_start", source="system", at=now)
-            self._record(s, request, kind="unclaimed", actor=actor, source="slack", now=now,
+            repo.add_event(session=s, request_id=request.id, kind=EventKind.SLA_START, source="system", at=now)
+            self._record(s, request, kind=EventKind.UNCLAIMED, actor=actor, source="slack", now=now,
                          thread=f"{_mention(actor)} returned this request to the queue.",
                          gitlab={"add_labels": [], "remove_labels": list(BOARD_LISTS), "assignee": None})
         self._reschedule(request_id, now)
@@ -120,7 +120,7 @@ class WorkMixin(ServiceBase):
                 gitlab["state_event"] = "close"
             s.execute(sa.update(Request).where(Request.id == request_id).values(**values))
             s.refresh(request)
-            self._record(s, request, kind="status", actor=actor, source="slack", now=now, status=new_status,
+            self._record(s, request, kind=EventKind.STATUS, actor=actor, source="slack", now=now, status=new_status,
                          previous=old, thread=f"{_mention(actor)} set the status to *{new_status}*.",
                          gitlab=gitlab, dms=self._status_dms(request, new_status))
         self._wake()
@@ -145,9 +145,9 @@ class WorkMixin(ServiceBase):
             s.execute(sa.update(Request).where(Request.id == request_id).values(status="waiting", updated_at=now))
             s.refresh(request)
             if previous != "waiting":
-                repo.add_event(session=s, request_id=request.id, kind="sla_pause", source="system", at=now)
+                repo.add_event(session=s, request_id=request.id, kind=EventKind.SLA_PAUSE, source="system", at=now)
             self._record(
-                s, request, kind="needs_info", actor=actor, source="slack", now=now, previous=previous,
+                s, request, kind=EventKind.NEEDS_INFO, actor=actor, source="slack", now=now, previous=previous,
                 question=question,
                 thread=f"{_mention(actor)} needs more information from {_mention(request.requester)}:\n"
                        + quote_lines(question),
@@ -168,7 +168,7 @@ class WorkMixin(ServiceBase):
             if request.status != "waiting":
                 raise InvalidTransition(f"{request.reference} is not waiting for an answer.")
             asked = s.exec(sa.select(RequestEvent).where(RequestEvent.request_id == request.id,
-                                                         RequestEvent.kind == "needs_info")
+                                                         RequestEvent.kind == EventKind.NEEDS_INFO)
                            .order_by(RequestEvent.id.desc()).limit(1)).scalars().first()
             back_to = (asked.detail.get("previous") if asked else None) or ("claimed" if request.owner else "open")
             if back_to == "waiting":
@@ -176,9 +176,9 @@ class WorkMixin(ServiceBase):
             add, remove = status_label_change("waiting", back_to)
             s.execute(sa.update(Request).where(Request.id == request_id).values(status=back_to, updated_at=now))
             s.refresh(request)
-            repo.add_event(session=s, request_id=request.id, kind="sla_resume", source="system", at=now)
+            repo.add_event(session=s, request_id=request.id, kind=EventKind.SLA_RESUME, source="system", at=now)
             self._record(
-                s, request, kind="answered", actor=actor, source="slack", now=now,
+                s, request, kind=EventKind.ANSWERED, actor=actor, source="slack", now=now,
                 thread=f"{_mention(actor)} answered:\n"
                        + quote_lines(answer),
                 gitlab={"add_labels": add, "remove_labels": remove},
@@ -254,7 +254,7 @@ class WorkMixin(ServiceBase):
                 text += f". Its SLA is unchanged: {clock}." if deadline == before else f". New SLA: {clock}."
             label = {"add_labels": [EXPEDITE], "remove_labels": []} if on else \
                 {"add_labels": [], "remove_labels": [EXPEDITE]}
-            self._record(s, request, kind="expedited" if on else "unexpedited", actor=actor, source=source,
+            self._record(s, request, kind=EventKind.EXPEDITED if on else "unexpedited", actor=actor, source=source,
                          now=now, reason=reason, thread=text, gitlab=label,
                          note=("**Expedited** in Slack" + (f":\n\n{gitlab_quote(reason)}" if reason else ""))
                          if on else "**No longer expedited** (changed in Slack)")
@@ -285,7 +285,7 @@ class WorkMixin(ServiceBase):
                 status="declined", closed_at=now, updated_at=now, next_check_at=None))
             s.refresh(request)
             self._record(
-                s, request, kind="declined", actor=actor, source="slack", now=now, reason=reason,
+                s, request, kind=EventKind.DECLINED, actor=actor, source="slack", now=now, reason=reason,
                 thread=f"{_mention(actor)} declined this request:\n"
                        + quote_lines(reason),
                 gitlab={"add_labels": [], "remove_labels": [], "state_event": "close"},
