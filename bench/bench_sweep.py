@@ -28,12 +28,11 @@ from sqlalchemy.dialects import postgresql
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable from a plain checkout
 
-from triage import sweep as sla_sweep
 from triage.config import parse_config
-from triage.core import sla
 from triage.db import make_engine
 from triage.migrate import upgrade
 from triage.models import Request, RequestEvent
+from triage.services import sla_sweep
 
 ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 SMALL, LARGE, DUE = 10_000, 1_000_000, 1_000
@@ -194,10 +193,7 @@ def main() -> int:
     engine = make_engine(url)
     try:
         upgrade(url)
-        queue = CONFIG.queue("amer-east")
-        cal = sla_sweep.calendar_of(CONFIG, queue)
-        target = sla_sweep.target_of(CONFIG, queue, "opportunity", False)
-        due_deadline = sla.deadline(DUE_CREATED, target.as_timedelta(cal.day_length), cal)
+        due_deadline = CONFIG.policy("amer-east").deadline("opportunity", False, DUE_CREATED)
         with engine.begin() as conn:
             conn.exec_driver_sql(INSERT_DUE, {"created": DUE_CREATED, "deadline": due_deadline,
                                               "due_at": NOW - timedelta(minutes=1), "n": DUE})

@@ -1,5 +1,6 @@
 """GitLab labels: the names the SA triage boards use, and which apply when (the SA handbook's "Board Label
-Descriptions")."""
+Descriptions"). The names are shared with the boards people already run (their lists and saved filters use
+them), so they are kept exactly as written here."""
 
 from __future__ import annotations
 
