@@ -168,6 +168,20 @@ def test_expedite_label_on_the_board_retargets_mid_clock_and_removing_it_restore
     assert any("stopped expediting" in t for t in thread_texts(fake_slack, rid))
 
 
+def test_expedite_label_seen_by_drift_repair_when_the_hook_was_lost(services, fake_slack, fake_gitlab, settings):
+    rid = submit_direct(services, now=FRI_NY, key="V-drift")
+    run_once(settings, FRI_NY + timedelta(minutes=1))
+    labels = [*fake_gitlab.issue(PROJECT, 1)["labels"], "Expedite"]
+    fake_gitlab.set_time(FRI_NY + 5 * timedelta(minutes=1))
+    fake_gitlab.edit_issue_as_user(PROJECT, 1, labels=labels)  # no hook reaches the app
+    run_once(settings, FRI_NY + 10 * timedelta(minutes=1))  # past the drift-repair interval
+    row = request_row(settings, rid)
+    assert row.expedite is True and row.deadline == datetime(2026, 12, 7, 21, 0, tzinfo=UTC)
+    run_once(settings, FRI_NY + 11 * timedelta(minutes=1))
+    assert fake_gitlab.issue(PROJECT, 1)["due_date"] == "2026-12-07"
+    assert any("expedited this request" in t for t in thread_texts(fake_slack, rid))
+
+
 def test_expedite_never_lengthens_a_shorter_target(settings):
     policy = settings.config.policy("emea")
     from triage.core.sla import parse_duration

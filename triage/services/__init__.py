@@ -129,17 +129,6 @@ class Services(WorkMixin, BoardMixin, DeliveryMixin):
                 return row[0], reference_of(row[1])
         return None
 
-    def deadline_of(self, request: Request, *, now: datetime | None = None) -> datetime:
-        """The request's deadline as its queue's SLA policy states it, from its recorded clock."""
-        policy = self.config.policy(request.queue)
-        if policy is None:
-            return request.deadline
-        with read_scope(self.engine) as s:
-            events = repo.events_of(session=s, request_id=request.id) if request.id else ()
-        clock = sla_sweep.clock_of(request, events)
-        return policy.deadline(request.request_type, request.expedite, clock,
-                               event_date=request.details.event_date, now=now)
-
     def submit(self, *, submission_key: str, requester: str, cleaned: Mapping[str, Any] | RequestFields,
                now: datetime | None = None) -> SubmitResult:
         """Store the request and its first outbox entry in one transaction; nothing external here."""
