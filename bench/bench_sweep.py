@@ -50,7 +50,7 @@ CONFIG = parse_config({
     "sla": {"clock": "weekdays", "reminders": [0.5, 0.75]},
     "queues": [{"key": "amer-east", "name": "AMER East", "gitlab_project": "sa-triage-boards/amer-east",
                 "slack_channel": "C0AMEREAST", "timezone": "America/New_York", "holidays": "US",
-                "sa_usergroup": "S0AMEREAST"}],
+                "sa_usergroup": "S0AMEREAST", "engagement": "enterprise"}],  # 24h: the 50% check at +12h
 }, source="bench")
 
 # Stored history: one request in 20 is still open and waiting for a later check (next_check_at in the

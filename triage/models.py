@@ -119,8 +119,10 @@ class Request(SQLModel, table=True):
 
     @property
     def details(self) -> RequestFields:
-        """The stored fields, typed (dates parsed); `fields` is their JSON form."""
-        return RequestFields.model_validate(self.fields)
+        """The stored fields, typed (dates parsed); `fields` is their JSON form. The row's own columns fill
+        in what older or hand-made rows left out of it."""
+        return RequestFields.model_validate({"request_type": self.request_type, "queue": self.queue,
+                                             "customer_name": self.customer_name, **(self.fields or {})})
 
 
 class RequestEvent(SQLModel, table=True):

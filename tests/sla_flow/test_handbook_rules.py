@@ -316,6 +316,7 @@ def test_follow_up_on_an_opportunity_an_sa_worked_goes_to_that_sa_first(services
     assert posts[0] == SA1, posts  # the SA is told first, before the card is in the channel
     assert f"SAR-{first}" in dms_to(fake_slack, SA1)[-1]
     assert f"<@{SA1}> already worked this opportunity" in card_text(fake_slack, follow)
+    assert any(f"<@{SA1}> worked this opportunity on SAR-{first}" in t for t in thread_texts(fake_slack, follow))
     assert "Same SA for the opportunity" in fake_gitlab.issue(PROJECT, 2)["description"]
 
 

@@ -169,12 +169,14 @@ class DeliveryMixin(ServiceBase):
         tz = queue.tz if queue else UTC
         return request.deadline.astimezone(tz).date()
 
-    def _earlier_sa(self, request_id: int) -> tuple[str, str] | None:
+    def _earlier_sa(self, request_id: int, s=None) -> tuple[str, str] | None:
         """(SA, earlier reference) when this request's opportunity already had an SA."""
-        with session_scope(self.engine) as s:
-            for e in repo.events_of(session=s, request_id=request_id):
-                if e.kind == EventKind.OPPORTUNITY_SA:
-                    return e.detail.get("sa"), e.detail.get("earlier")
+        if s is None:
+            with session_scope(self.engine) as s:
+                return self._earlier_sa(request_id, s)
+        for e in repo.events_of(session=s, request_id=request_id):
+            if e.kind == EventKind.OPPORTUNITY_SA:
+                return e.detail.get("sa"), e.detail.get("earlier")
         return None
 
     def _parent_url(self, request: Request) -> str | None:
@@ -201,6 +203,13 @@ class DeliveryMixin(ServiceBase):
             repo.add_event(session=s, request_id=request.id, kind=EventKind.CARD_POSTED, source="slack", at=now)
             outbox.enqueue(s, kind=outbox.Kind.NOTIFY_LANDED, key=("notify_landed", request.id),
                            request_id=request.id, now=now)
+            earlier = self._earlier_sa(request.id, s)
+            if earlier and earlier[0]:
+                # The same SA for the life of the opportunity: say so where the SAs look.
+                outbox.enqueue(s, kind=outbox.Kind.THREAD_REPLY, key=("opportunity_sa_thread", request.id),
+                               request_id=request.id, now=now,
+                               payload={"text": f"<@{earlier[0]}> worked this opportunity on {earlier[1]} and "
+                                                "has been asked first, so it keeps the same SA."})
 
         self._complete(entry, now, record)
 
