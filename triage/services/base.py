@@ -59,20 +59,20 @@ class ServiceBase:
         event = repo.add_event(session=s, request_id=request.id, kind=kind, source=source, actor=actor, at=now,
                                **detail)
         s.flush()
-        key = f"{request.id}:{event.id}"
+        key = (request.id, event.id)  # one set of side effects per recorded event
         if gitlab is not None and source != "gitlab":
-            outbox.enqueue(s, kind=outbox.Kind.GITLAB_UPDATE, key=("gl", key),
+            outbox.enqueue(s, kind=outbox.Kind.GITLAB_UPDATE, key=("gl", *key),
                            request_id=request.id, payload=gitlab, now=now)
         if note and source != "gitlab":
-            outbox.enqueue(s, kind=outbox.Kind.GITLAB_NOTE, key=("note", key),
+            outbox.enqueue(s, kind=outbox.Kind.GITLAB_NOTE, key=("note", *key),
                            request_id=request.id, payload={"body": note}, now=now)
-        outbox.enqueue(s, kind=outbox.Kind.CARD_UPDATE, key=("card", key),
+        outbox.enqueue(s, kind=outbox.Kind.CARD_UPDATE, key=("card", *key),
                        request_id=request.id, now=now)
         if thread:
-            outbox.enqueue(s, kind=outbox.Kind.THREAD_REPLY, key=("thread", key),
+            outbox.enqueue(s, kind=outbox.Kind.THREAD_REPLY, key=("thread", *key),
                            request_id=request.id, payload={"text": thread}, now=now)
         for i, dm in enumerate(dms):
-            outbox.enqueue(s, kind=outbox.Kind.DM, key=("dm", key, i),
+            outbox.enqueue(s, kind=outbox.Kind.DM, key=("dm", *key, i),
                            request_id=request.id, payload=dm, now=now)
         return event
 
