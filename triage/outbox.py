@@ -35,6 +35,9 @@ class Kind(StrEnum):
     POST = "post"
     DM = "dm"
     ASK_GITLAB_USERNAME = "ask_gitlab_username"
+    # Slack's users.info for an SA's email, queued in the request's GitLab lane just before the update that
+    # assigns them, so the GitLab step itself talks to GitLab only.
+    LOOKUP_SA_EMAIL = "lookup_sa_email"
 
 
 class Lane(StrEnum):

@@ -340,3 +340,23 @@ def test_opportunity_is_a_salesforce_link_on_card_and_issue(services, fake_slack
 def test_event_due_dates_are_days_in_the_queue_zone(settings):
     policy = settings.config.policy("amer-east")
     assert policy.event_cutoff(date(2026, 12, 10)) == datetime(2026, 12, 9, 0, 0, tzinfo=NY).astimezone(UTC)
+
+
+# ---------------------------------------------------------------- each delivery step talks to one service
+
+
+def test_filing_and_assigning_on_gitlab_make_no_slack_call(services, fake_slack, fake_gitlab, settings):
+    """The AE's name comes with the submission; the SA's email is looked up by a Slack step queued before
+    the GitLab update, so a Slack outage delays the assignment instead of filing it without one."""
+    rid = submit_direct(services, now=FRI_NY, key="V-one-service")
+    run_once(settings, FRI_NY + timedelta(minutes=1))
+    assert request_row(settings, rid).gitlab_iid == 1  # filed without asking Slack who the AE is
+    assert not fake_slack.calls_to("users.info")
+
+    fake_slack.fail("users.info", status=500)
+    services.claim(rid, SA1, now=FRI_NY + H)
+    run_once(settings, FRI_NY + H)
+    assert fake_gitlab.issue(PROJECT, 1)["assignees"] == []  # waits on Slack's users.info...
+    assert not [c for c in fake_slack.calls_to("chat.postEphemeral") if "GitLab username" in json.dumps(c.args)]
+    run_once(settings, FRI_NY + 2 * H)
+    assert [a["username"] for a in fake_gitlab.issue(PROJECT, 1)["assignees"]] == ["sam"]  # ...then lands

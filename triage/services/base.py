@@ -61,6 +61,11 @@ class ServiceBase:
         s.flush()
         key = (request.id, event.id)  # one set of side effects per recorded event
         if gitlab is not None and source != "gitlab":
+            assignee = gitlab.get("assignee")
+            link = repo.get_user_link(session=s, slack_user=assignee) if assignee else None
+            if assignee and not (link and (link.gitlab_user_id or link.gitlab_username or link.email)):
+                outbox.enqueue(s, kind=outbox.Kind.LOOKUP_SA_EMAIL, key=("email", *key), lane=outbox.Lane.GITLAB,
+                               request_id=request.id, payload={"user": assignee}, now=now)
             outbox.enqueue(s, kind=outbox.Kind.GITLAB_UPDATE, key=("gl", *key),
                            request_id=request.id, payload=gitlab, now=now)
         if note and source != "gitlab":

@@ -244,9 +244,7 @@ class DeliveryMixin(ServiceBase):
             if user:
                 self._save_link(slack_user, user.id, user.username, link.email, now)
                 return user.id
-        email = link.email if link else None
-        if email is None and notifier is not None:
-            email = notifier.user_info(slack_user).email
+        email = link.email if link else None  # looked up in Slack by the step before this one
         matches = tracker.users_by_email(email) if email else []
         if len(matches) == 1:
             self._save_link(slack_user, matches[0].id, matches[0].username, email, now)
@@ -343,6 +341,17 @@ class DeliveryMixin(ServiceBase):
             notifier.dm_text(p["user"], p["text"])
         self._complete(entry, now)
 
+    def _do_lookup_sa_email(self, entry: OutboxEntry, *, notifier: Notifier, now: datetime, **_: Any) -> None:
+        """Remember the SA's Slack email, for the GitLab update queued right after this in the same lane."""
+        user = entry.payload["user"]
+        email = notifier.user_info(user).email
+        with session_scope(self.engine) as s:
+            link = repo.get_user_link(session=s, slack_user=user) or UserLink(slack_user=user)
+            if email and not link.email:
+                link.email, link.updated_at = email, now
+                s.add(link)
+            outbox.complete(s, entry.id, now=now)
+
     def _do_ask_gitlab_username(self, entry: OutboxEntry, *, notifier: Notifier, now: datetime, **_: Any) -> None:
         notifier.ask_gitlab_username(self._load(entry), entry.payload["user"], entry.payload.get("why", ""))
         self._complete(entry, now)
@@ -371,5 +380,6 @@ HANDLERS: dict[outbox.Kind, Handler] = {
     K.POST: Handler(DeliveryMixin._do_post, slack=True),
     K.DM: Handler(DeliveryMixin._do_dm, slack=True),
     K.ASK_GITLAB_USERNAME: Handler(DeliveryMixin._do_ask_gitlab_username, slack=True),
+    K.LOOKUP_SA_EMAIL: Handler(DeliveryMixin._do_lookup_sa_email, slack=True),
 }
 assert set(HANDLERS) == set(outbox.Kind), "every outbox kind has exactly one handler"
