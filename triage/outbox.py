@@ -54,7 +54,7 @@ class Lane(StrEnum):
 GITLAB_KINDS = frozenset({Kind.CREATE_ISSUE, Kind.GITLAB_UPDATE, Kind.GITLAB_NOTE})
 
 
-def lane_of(lane: Lane, request_id: int | None) -> str:
+def lane_of(lane: Lane, request_id: int | str | None) -> str:
     return f"{lane}:{request_id}"
 
 
@@ -64,16 +64,18 @@ def dedupe_key(parts: str | tuple[Any, ...]) -> str:
 
 
 def enqueue(session: Session, *, kind: Kind, key: str | tuple[Any, ...], request_id: int | None = None,
-            lane: Lane | None = None, payload: dict[str, Any] | None = None, not_before: datetime | None = None,
-            now: datetime) -> bool:
+            lane: Lane | None = None, lane_key: str | None = None, payload: dict[str, Any] | None = None,
+            not_before: datetime | None = None, now: datetime) -> bool:
     """Add an entry unless one with the same dedupe key exists; True when it was added.
 
-    The lane defaults to the kind's service (GitLab or Slack) for this request.
+    The lane defaults to the kind's service (GitLab or Slack) for this request; `lane_key` names a lane
+    that belongs to no request (the weekly digest's).
     """
     kind = Kind(kind)
     lane = lane or (Lane.GITLAB if kind in GITLAB_KINDS else Lane.SLACK)
     values = {
-        "kind": kind.value, "lane": lane_of(lane, request_id), "dedupe_key": dedupe_key(key),
+        "kind": kind.value, "lane": lane_of(lane, request_id if lane_key is None else lane_key),
+        "dedupe_key": dedupe_key(key),
         "request_id": request_id, "payload": payload or {}, "created_at": now,
         "next_attempt_at": not_before or now, "attempts": 0,
     }

@@ -49,7 +49,7 @@ def build_bolt_app(settings: Settings, services: Services) -> AsyncApp:
     views.register(app, services, sas)
     actions.register(app, services, sas)
     commands.register(app, services)
-    events.register(app, services)
+    events.register(app, services, sas)
     expedite.register(app, services)
 
     @app.error
