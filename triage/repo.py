@@ -33,13 +33,23 @@ def last_queue_of(*, session: Session, requester: str) -> str | None:
 
 
 def open_request_for_opportunity(*, session: Session, opportunity_id: str,
-                                 queue: str) -> tuple[int, str | None, str] | None:
-    """(id, issue URL, status) of the oldest open request for this opportunity in this queue."""
+                                 queue: str | None = None) -> tuple[int, str | None, str, str] | None:
+    """(id, issue URL, status, queue) of the oldest open request for this opportunity, in any queue
+    unless `queue` narrows it."""
+    q = (select(Request.id, Request.gitlab_url, Request.status, Request.queue)
+         .where(Request.opportunity_id == opportunity_id, Request.status.not_in(CLOSED_STATUSES)))
+    if queue is not None:
+        q = q.where(Request.queue == queue)
+    row = session.exec(q.order_by(Request.id).limit(1)).first()
+    return tuple(row) if row else None
+
+
+def sa_of_opportunity(*, session: Session, opportunity_id: str) -> tuple[str, int] | None:
+    """(SA, request id) of the latest request on this opportunity that an SA worked, in any queue."""
     row = session.exec(
-        select(Request.id, Request.gitlab_url, Request.status)
-        .where(Request.opportunity_id == opportunity_id, Request.queue == queue,
-               Request.status.not_in(CLOSED_STATUSES))
-        .order_by(Request.id)
+        select(Request.owner, Request.id)
+        .where(Request.opportunity_id == opportunity_id, Request.owner.is_not(None))
+        .order_by(Request.id.desc())
         .limit(1)
     ).first()
     return tuple(row) if row else None
