@@ -123,6 +123,7 @@ class GitLabTracker:
             session=session,
         )
         self._per_page = max(1, min(per_page, 100))
+        self._bot_id: int | None = None
 
     def __repr__(self) -> str:  # never show the token
         return f"GitLabTracker(url={self._url!r})"
@@ -303,6 +304,17 @@ class GitLabTracker:
                 return _user(attrs)
         return None
 
+    def bot_user_id(self) -> int:
+        """The id of the token's own user (``GET /user``), asked once and remembered: the app's own issues
+        and notes are the ones this user wrote."""
+        if self._bot_id is None:
+            with self._errors("check token"):
+                data = self._gl.http_get("/user")
+            if not isinstance(data, dict) or not isinstance(data.get("id"), int):
+                raise _rejected(f"GitLab: GET {self._url}/api/v4/user did not answer a user; check GITLAB_URL", None)
+            self._bot_id = data["id"]
+        return self._bot_id
+
     def whoami(self) -> str:
         """Username of the token's user (``GET /user``)."""
         with self._errors("check token"):
@@ -463,9 +475,11 @@ class GitLabTracker:
         return self._gl.projects.get(project, lazy=True)
 
     def _first_with_marker(self, items: Iterator[Any], project: str, marker: str) -> IssueRef | None:
+        bot = self.bot_user_id()
         for item in items:
             attrs = item.attributes
-            if marker in (attrs.get("description") or ""):
+            # Anyone can copy a marker into an issue of their own; only the app's user writes real ones.
+            if (attrs.get("author") or {}).get("id") == bot and marker in (attrs.get("description") or ""):
                 return IssueRef(
                     project=project, iid=int(attrs["iid"]), id=int(attrs["id"]), web_url=str(attrs["web_url"])
                 )

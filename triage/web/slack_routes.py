@@ -8,6 +8,8 @@ from slack_bolt.adapter.starlette.async_handler import to_async_bolt_request, to
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.signature import SignatureVerifier
 
+from triage.web.limits import BadJSON, clean
+
 log = logging.getLogger(__name__)
 
 
@@ -36,6 +38,10 @@ def slack_router(bolt: AsyncApp | None, signing_secret: str | None) -> APIRouter
             # slack_sdk's verifier decodes the body itself and would raise; Slack never sends such bodies.
             return JSONResponse({"error": "malformed Slack request: body is not UTF-8"}, status_code=400)
         # Checked here as well as in Bolt so that a bad signature is a 401 before we parse anything.
+        # slack_sdk does int() on the timestamp and would raise on anything else: a 401, not a 500.
+        timestamp = req.headers.get("x-slack-request-timestamp", "")
+        if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+            return JSONResponse({"error": "invalid or stale Slack signature"}, status_code=401)
         if not verifier.is_valid_request(body, dict(req.headers)):
             return JSONResponse({"error": "invalid or stale Slack signature"}, status_code=401)
         try:
@@ -45,6 +51,12 @@ def slack_router(bolt: AsyncApp | None, signing_secret: str | None) -> APIRouter
             return JSONResponse({"error": f"malformed Slack request: {what} is not valid JSON"}, status_code=400)
         except (AttributeError, TypeError):  # Bolt reads fields off the payload: a list or a string has none
             return JSONResponse({"error": "malformed Slack request: the payload has no 'type'"}, status_code=400)
+        except RecursionError:
+            return JSONResponse({"error": "malformed Slack request: JSON nested too deep"}, status_code=400)
+        try:
+            clean(bolt_request.body)  # NUL characters out, depth bounded, before any listener sees it
+        except BadJSON as e:
+            return JSONResponse({"error": f"malformed Slack request: {e}"}, status_code=400)
         reason = _malformed(bolt_request.body, body)
         if reason:
             return JSONResponse({"error": f"malformed Slack request: {reason}"}, status_code=400)
