@@ -155,3 +155,22 @@ class SyncState(SQLModel, table=True):
     project: str = Field(primary_key=True, max_length=255)
     updated_after: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
     checked_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+
+
+class ServiceHold(SQLModel, table=True):
+    """A service (gitlab, slack) asked us to wait (429 + Retry-After): nothing goes to it until `until`."""
+
+    __tablename__ = "service_hold"
+
+    service: str = Field(primary_key=True, max_length=16)
+    until: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+
+
+class ViewSubmission(SQLModel, table=True):
+    """Slack view submissions already acted on, by view id, so a replayed submission does nothing new."""
+
+    __tablename__ = "view_submission"
+
+    view_id: str = Field(primary_key=True, max_length=64)
+    callback_id: str = Field(max_length=64)
+    received_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False))

@@ -60,12 +60,13 @@ class DeliveryMixin(ServiceBase):
         def one(entry: OutboxEntry) -> str | None:
             return self._deliver_one(entry, tracker=tracker, notifier=notifier, now=now)
 
-        if len(entries) > 1 and threads > 1:
-            with ThreadPoolExecutor(max_workers=min(threads, len(entries)),
-                                    thread_name_prefix="triage-delivery") as pool:
-                outcomes = list(pool.map(one, entries))
-        else:
-            outcomes = [one(e) for e in entries]
+        with outbox.keep_leased(self.engine, entries, claimed_at=now):
+            if len(entries) > 1 and threads > 1:
+                with ThreadPoolExecutor(max_workers=min(threads, len(entries)),
+                                        thread_name_prefix="triage-delivery") as pool:
+                    outcomes = list(pool.map(one, entries))
+            else:
+                outcomes = [one(e) for e in entries]
         for outcome in outcomes:
             if outcome is None:
                 report.delivered += 1
@@ -83,6 +84,8 @@ class DeliveryMixin(ServiceBase):
             handler(entry, tracker=tracker, notifier=notifier, now=now)
         except RetryLater as e:
             when = outbox.retry(self.engine, entry, now=now, error=str(e), retry_after=e.retry_after)
+            if e.retry_after is not None:  # the service asked us to wait: everything for it waits
+                outbox.hold_service(self.engine, gitlab=entry.lane.startswith("gitlab:"), until=when)
             log.warning("outbox %s %s for request %s: %s; retrying at %s", entry.id, entry.kind,
                         entry.request_id, e, when.isoformat())
             self._on_delay(entry, e, now)
