@@ -222,3 +222,20 @@ def test_reference_payload_shapes_parse(app):
     """GitLab's documented examples are readable (from a project the app doesn't serve: ignored, 200)."""
     assert post(app, load_payload("issue_event.json")).json()["result"].startswith("ignored")
     assert post(app, load_payload("note_event_issue.json"), event="Note Hook").json()["result"].startswith("ignored")
+
+
+def test_the_lost_answer_search_trusts_only_issues_the_app_wrote(fake_gitlab):
+    """The marker is a recovery hint for the worker alone, and only in issues by the app's own user."""
+    from tests.conftest import GITLAB_TOKEN
+    from triage.gitlab_tracker import GitLabTracker
+
+    tracker = GitLabTracker(fake_gitlab.url, GITLAB_TOKEN)
+    decoy = fake_gitlab.add_issue(PROJECT, title="decoy", description=f"x\n\n{marker(7)}")
+    with fake_gitlab._lock:  # the same issue, written by a person instead of the app
+        fake_gitlab._issue(fake_gitlab._project(PROJECT), decoy["iid"])["author_id"] = 501
+    assert tracker.find_issue_by_marker(PROJECT, marker(7)) is None
+    ours = fake_gitlab.add_issue(PROJECT, title="ours", description=f"y\n\n{marker(7)}")
+    assert tracker.find_issue_by_marker(PROJECT, marker(7)).iid == ours["iid"]
+    assert len(fake_gitlab.calls_matching("GET", r"/user$")) == 1  # asked once, remembered
+    assert tracker.find_issue_by_marker(PROJECT, marker(8)) is None
+    assert len(fake_gitlab.calls_matching("GET", r"/user$")) == 1
