@@ -96,7 +96,7 @@ def _slack_bases(app, fake_slack) -> list[tuple[str, dict]]:
         ("form", {**load_payload("message_shortcut.json"), "trigger_id": fake_slack.new_trigger_id()}),
         ("form", submission_payload(view, GOOD)),
         ("form", _click_payload(fake_slack, card, "U0SA00001")),
-        ("command", load_payload("slash_command.json")),
+        ("command", {**load_payload("slash_command.json")["parsed"], "command": "/sa-sla", "user_id": "U0LEAD001"}),
         ("json", load_payload("url_verification.json")),
     ]
 

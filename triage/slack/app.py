@@ -15,6 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from triage.config import Settings
 from triage.services import Services
 from triage.slack.listeners import actions, commands, events, shortcuts, views
+from triage.slack.payloads import validate_payload
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,8 @@ def build_bolt_app(settings: Settings, services: Services) -> AsyncApp:
         request_verification_enabled=False,
         raise_error_for_unhandled_request=False,
     )
+    # Every payload is checked against its kind's model before a listener runs: a wrong shape is a 400.
+    app.middleware(validate_payload)
     for module in (shortcuts, views, actions, commands, events):
         module.register(app, services)
 
