@@ -15,6 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from triage.config import Settings
 from triage.services import Services
 from triage.slack.listeners import actions, commands, events, shortcuts, views
+from triage.slack.listeners.directory import SaDirectory
 from triage.slack.payloads import validate_payload
 
 log = logging.getLogger(__name__)
@@ -46,8 +47,12 @@ def build_bolt_app(settings: Settings, services: Services) -> AsyncApp:
     )
     # Every payload is checked against its kind's model before a listener runs: a wrong shape is a 400.
     app.middleware(validate_payload)
-    for module in (shortcuts, views, actions, commands, events):
-        module.register(app, services)
+    sas = SaDirectory(services)  # one cache of queue SAs for the card's buttons and the modals they open
+    shortcuts.register(app, services)
+    views.register(app, services, sas)
+    actions.register(app, services, sas)
+    commands.register(app, services)
+    events.register(app, services)
 
     @app.error
     async def on_error(error, body, logger):  # one handler: unknown errors get an id that is also logged

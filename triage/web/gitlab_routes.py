@@ -50,7 +50,8 @@ def gitlab_router(services: Services, secret: str | None,
                                          delivery_key=key or None, bot_user_id=bot)
         log.info("GitLab %s (%s): %s", event, key, result)
         # 200 for everything we understood, including what we ignore: GitLab disables a hook that keeps
-        # failing (5xx for a while, 4xx for good), and a 4xx here means a payload GitLab wouldn't send.
+        # failing (5xx for a while, 4xx for good, https://docs.gitlab.com/user/project/integrations/webhooks/),
+        # and a 4xx here means a payload GitLab wouldn't send.
         return JSONResponse({"result": result})
 
     return router
