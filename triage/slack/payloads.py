@@ -29,6 +29,19 @@ OptionValue = Annotated[str, Field(strict=True, max_length=150)]
 UnixTime = Annotated[int, Field(strict=True, ge=0, le=253_402_300_799)]
 
 
+DB_ID_MAX = 2**31 - 1  # our id columns are 4-byte integers
+
+
+def db_id(raw: object) -> int | None:
+    """A request id from a button value, a block id or private_metadata: a positive integer the database
+    can hold, else None (whatever a crafted payload puts there)."""
+    text = str(raw).strip() if isinstance(raw, str | int) and not isinstance(raw, bool) else ""
+    if not (text.isascii() and text.isdigit()) or len(text) > 10:
+        return None
+    value = int(text)
+    return value if 1 <= value <= DB_ID_MAX else None
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="allow", strict=True, frozen=True)
 

@@ -23,6 +23,7 @@ from triage.services import Services
 from triage.slack.listeners import bind, run
 from triage.slack.listeners.directory import SaDirectory
 from triage.slack.notifier import LINK_GITLAB_ACTION
+from triage.slack.payloads import db_id
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +36,7 @@ def action_request_id(body: dict[str, Any]) -> int | None:
         raw, _ = parse_status_value(action["selected_option"]["value"])
     if raw is None:
         raw = request_id_from_block_id(action.get("block_id") or "")
-    try:
-        return int(raw) if raw is not None else None
-    except ValueError:
-        return None
+    return db_id(raw)
 
 
 async def tell(client, body: dict[str, Any], text: str) -> None:
@@ -139,8 +137,10 @@ async def status(ack, body, client, services: Services):
     option = (body.get("actions") or [{}])[0].get("selected_option") or {}
     try:
         request_id, new_status = parse_status_value(option.get("value", ""))
-        rid = int(request_id)
     except ValueError:
+        return
+    rid = db_id(request_id)
+    if rid is None:
         return
     await guarded(body, client, services, services.set_status, rid, body["user"]["id"], new_status,
                   ask_breach=new_status == "done")
@@ -175,7 +175,7 @@ async def link_gitlab(ack, body, client):
 
 def register(app: AsyncApp, services: Services, sas: SaDirectory | None = None) -> None:
     sas = sas or SaDirectory(services)
-    app.action(ActionId.OPEN_ISSUE.value)(open_issue)
+    app.action(ActionId.OPEN_ISSUE.value)(bind(open_issue))
     app.action(ActionId.CLAIM.value)(bind(claim, services=services, sas=sas))
     app.action(ActionId.ASSIGN.value)(bind(assign, services=services))
     app.action(ActionId.UNCLAIM.value)(bind(unclaim, services=services))
@@ -184,4 +184,4 @@ def register(app: AsyncApp, services: Services, sas: SaDirectory | None = None) 
     app.action(ActionId.DECLINE.value)(bind(decline, services=services, sas=sas))
     app.action(ActionId.ANSWER.value)(bind(answer, services=services))
     app.action(ActionId.RECORD_BREACH_REASON.value)(bind(record_breach, services=services))
-    app.action(LINK_GITLAB_ACTION)(link_gitlab)
+    app.action(LINK_GITLAB_ACTION)(bind(link_gitlab))
