@@ -18,6 +18,7 @@ calls: ``create_issue`` exactly one POST, ``update_issue`` exactly one PUT.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import email.utils
 import itertools
 import re
@@ -68,6 +69,7 @@ class GitLabUser:
     id: int
     username: str
     name: str
+    emails: frozenset[str] = frozenset()  # the e-mails GitLab shows us (public, or all for an admin token)
 
 
 class _NoRetryGitlab(gitlab.Gitlab):
@@ -286,9 +288,11 @@ class GitLabTracker:
             return None
         with self._errors("look up user"):
             found = [u.attributes for u in self._gl.users.list(username=username, get_all=True)]
-        for attrs in found:
-            if str(attrs.get("username", "")).lower() == username.lower():
-                return _user(attrs)
+            for attrs in found:
+                if str(attrs.get("username", "")).lower() == username.lower():
+                    # The list shows no e-mail to a non-admin token; GET /users/:id shows public_email.
+                    shown = _emails(attrs) or _emails(self._gl.users.get(attrs["id"]).attributes)
+                    return dataclasses.replace(_user(attrs), emails=frozenset(shown))
         return None
 
     def bot_user_id(self) -> int:

@@ -136,6 +136,9 @@ class UserLink(SQLModel, table=True):
     gitlab_username: str | None = Field(default=None, max_length=255, index=True)
     email: str | None = Field(default=None, max_length=320)
     updated_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False))
+    # Who typed the GitLab username: the SA themself (confirmed against their Slack email before it is
+    # used) or a leader (trusted as given).
+    linked_by: str | None = Field(default=None, max_length=32)
 
 
 class WebhookDelivery(SQLModel, table=True):

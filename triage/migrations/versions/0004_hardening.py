@@ -1,4 +1,5 @@
-"""hardening: service holds (a 429 holds back a whole service) and view submissions already applied
+"""hardening: service holds (a 429 holds back a whole service), view submissions already applied, and who
+linked a Slack user to a GitLab user
 
 Revision ID: 0004
 Revises: 0001
@@ -21,6 +22,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table('user_link', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('linked_by', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True))
     op.create_table('service_hold',
     sa.Column('service', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('until', triage.models.UTCDateTime(timezone=True), nullable=False),
@@ -37,3 +40,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table('view_submission')
     op.drop_table('service_hold')
+    with op.batch_alter_table('user_link', schema=None) as batch_op:
+        batch_op.drop_column('linked_by')

@@ -113,7 +113,7 @@ async def claim(ack, body, client, services: Services, sas: SaDirectory):
     await guarded(body, client, services, services.claim, request_id, user, ask_breach=True)
 
 
-async def assign(ack, body, client, services: Services):
+async def assign(ack, body, client, services: Services, sas: SaDirectory):
     await ack()
     user, request_id = body["user"]["id"], action_request_id(body)
     assignee = (body.get("actions") or [{}])[0].get("selected_user")
@@ -121,6 +121,15 @@ async def assign(ack, body, client, services: Services):
         await tell(client, body, "Only leaders can assign requests.")
         return
     if not request_id or not assignee:
+        return
+    request = await run(services.get, request_id)
+    if request is None:
+        await tell(client, body, "I can't find that request.")
+        return
+    # Only the queue's SAs work its requests: a pick from the whole workspace is refused, and said so.
+    if assignee not in await sas.members(client, request.queue):
+        await tell(client, body, f"<@{assignee}> isn't one of the {request.queue} SAs, so {request.reference} "
+                                 "stays as it is. Pick someone from the queue's SA group.")
         return
     await guarded(body, client, services, services.assign, request_id, user, assignee, ask_breach=True)
 
@@ -177,7 +186,7 @@ def register(app: AsyncApp, services: Services, sas: SaDirectory | None = None) 
     sas = sas or SaDirectory(services)
     app.action(ActionId.OPEN_ISSUE.value)(bind(open_issue))
     app.action(ActionId.CLAIM.value)(bind(claim, services=services, sas=sas))
-    app.action(ActionId.ASSIGN.value)(bind(assign, services=services))
+    app.action(ActionId.ASSIGN.value)(bind(assign, services=services, sas=sas))
     app.action(ActionId.UNCLAIM.value)(bind(unclaim, services=services))
     app.action(ActionId.STATUS.value)(bind(status, services=services))
     app.action(ActionId.NEEDS_INFO.value)(bind(needs_info, services=services, sas=sas))

@@ -148,7 +148,7 @@ async def gitlab_username_submit(ack, body, view, services: Services):
                                                     "as in gitlab.com/<username>."})
         return
     try:
-        await run(services.link_gitlab_username, body["user"]["id"], username)
+        await run(services.link_gitlab_username, body["user"]["id"], username, once=view["id"])
     except DeliveryError as e:
         await ack(response_action="errors", errors={Input.GITLAB_USERNAME.value: str(e)})
         return
