@@ -116,3 +116,35 @@ def test_the_same_needs_info_submission_three_times_asks_once(app, fake_slack, f
     assert len([n for n in issue_notes if "Which cloud" in n["body"]]) == 1
     assert len([m for m in thread(fake_slack, card) if "Which cloud" in m["text"]]) == 1
     assert len([m for m in fake_slack.messages_in(AE) if "Which cloud" in json.dumps(m)]) == 1
+
+
+def _modal_view(app, fake_slack, card, action: str, user: str) -> dict:
+    before = len(fake_slack.calls_to("views.open"))
+    click(app.client, fake_slack, card, action, user)
+    call = wait_for(lambda: fake_slack.calls_to("views.open")[before:], what="views.open")[0]
+    view = call.args["view"]
+    return view if isinstance(view, dict) else json.loads(view)
+
+
+def test_the_same_decline_submission_twice_declines_once_and_answers_quietly(app, fake_slack, fake_gitlab):
+    card = filed(app.client, fake_slack, app.settings)
+    view = _modal_view(app, fake_slack, card, "decline", SA1)
+    payload = submission_payload(view, {"reason": "No SA capacity for this region"}, user=SA1)
+    first, second = (post_slack_payload(app.client, payload) for _ in range(2))
+    assert first.status_code == second.status_code == 200
+    assert b"errors" not in second.content  # not "already declined": the replay is simply acknowledged
+    run_once(app.settings, datetime.now(UTC))
+    assert len([m for m in fake_slack.messages_in(AE) if "No SA capacity" in json.dumps(m)]) == 1
+    notes = fake_gitlab.notes("sa-triage-boards/amer-east", 1)
+    assert len([n for n in notes if "No SA capacity" in n["body"]]) == 1
+
+
+def test_answer_and_link_replays_of_one_view_change_nothing(app, fake_slack, fake_gitlab):
+    filed(app.client, fake_slack, app.settings)
+    app.services.claim(1, SA1)
+    app.services.needs_info(1, SA1, "Which cloud?", once="VASK1")
+    assert app.services.answer(1, AE, "AWS", once="VANSWER1").changed
+    assert not app.services.answer(1, AE, "AWS", once="VANSWER1").changed
+    assert app.services.get(1).status == "claimed"
+    assert app.services.link_gitlab_username(SA1, "sam", once="VLINK1") == 1
+    assert app.services.link_gitlab_username(SA1, "sam", once="VLINK1") == 0
