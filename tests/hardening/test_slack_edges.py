@@ -148,3 +148,10 @@ def test_answer_and_link_replays_of_one_view_change_nothing(app, fake_slack, fak
     assert app.services.get(1).status == "claimed"
     assert app.services.link_gitlab_username(SA1, "sam", once="VLINK1") == 1
     assert app.services.link_gitlab_username(SA1, "sam", once="VLINK1") == 0
+
+
+def test_nul_bytes_in_what_an_ae_types_never_reach_the_database(app, fake_slack):
+    view = open_modal(app.client, fake_slack)
+    r = post_slack_payload(app.client, submission_payload(view, {**GOOD, "customer_name": "Acme\x00 Corp"}))
+    assert r.status_code == 200 and r.json()["response_action"] == "update"
+    assert app.services.get(1).customer_name == "Acme Corp"

@@ -17,6 +17,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from slack_bolt.response import BoltResponse
 
+from triage.core.json_limits import BadJSON, clean
+
 log = logging.getLogger(__name__)
 
 SlackId = Annotated[str, Field(strict=True, min_length=1, max_length=32, pattern=r"^[A-Za-z0-9]+$")]
@@ -208,8 +210,9 @@ async def validate_payload(body: dict[str, Any], context: Any, next: Any) -> Bol
     """Bolt global middleware: refuse (400) a payload that doesn't fit its kind's model, else hand the
     typed payload to the listeners as `context["payload"]`. Runs for HTTP and Socket Mode alike."""
     try:
+        clean(body)  # HTTP bodies were cleaned by the route already; Socket Mode ones arrive here first
         context["payload"] = parse_payload(body)
-    except UnreadablePayload as e:
+    except (UnreadablePayload, BadJSON) as e:
         log.info("refused a malformed Slack payload: %s", e)
         return BoltResponse(status=400, body=json.dumps({"error": f"malformed Slack request: {e}"}),
                             headers={"content-type": "application/json"})

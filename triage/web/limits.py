@@ -1,4 +1,5 @@
-"""Limits on what an inbound request may be, checked before any work: body size, JSON depth, NUL bytes."""
+"""Limits on what an inbound request may be, checked before any work: body size here; JSON depth and NUL
+bytes in triage.core.json_limits (re-exported for the routes)."""
 
 from __future__ import annotations
 
@@ -6,21 +7,18 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from triage.core.json_limits import MAX_JSON_DEPTH, BadJSON, clean, loads
+
+__all__ = ["MAX_JSON_DEPTH", "BadJSON", "BodyLimit", "clean", "loads"]
+
 # Slack's requests are small: a view_submission carries the modal's blocks and state, tens of KB at
 # most. GitLab's Issue and Note Hooks carry the issue description, which GitLab allows up to 1,048,576
 # characters (https://docs.gitlab.com/user/markdown/#character-limits); JSON-escaped, a few MB.
 SLACK_BODY_LIMIT = 1 * 1024 * 1024
 GITLAB_BODY_LIMIT = 8 * 1024 * 1024
 DEFAULT_BODY_LIMIT = 64 * 1024
-# Deeper than any payload Slack or GitLab sends (Block Kit nests a few levels); deeper input is refused
-# before a recursive walk (ours, pydantic's, the JSON encoder's) could exhaust the stack.
-MAX_JSON_DEPTH = 64
 
 ROUTE_LIMITS: Mapping[str, int] = {"/slack/events": SLACK_BODY_LIMIT, "/gitlab/webhook": GITLAB_BODY_LIMIT}
-
-
-class BadJSON(ValueError):
-    """A body that is not JSON we are willing to read; the message says why, for a 400."""
 
 
 class BodyLimit:
@@ -83,46 +81,3 @@ async def _answer(send: Any, status: int, error: str) -> None:
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                             (b"connection", b"close")]})
     await send({"type": "http.response.body", "body": body})
-
-
-def loads(raw: bytes | str) -> Any:
-    """JSON we accept: parsed, at most MAX_JSON_DEPTH deep, NUL characters removed from every string."""
-    try:
-        value = json.loads(raw)
-    except RecursionError as e:
-        raise BadJSON(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from e
-    except (ValueError, UnicodeDecodeError) as e:
-        raise BadJSON("body is not valid JSON") from e
-    return clean(value)
-
-
-def clean(value: Any) -> Any:
-    """`value` with NUL characters removed from every string and key (PostgreSQL can store no NUL in
-    text, and no person types one), refused when nested deeper than MAX_JSON_DEPTH. Iterative, so that
-    depth can't exhaust the stack; lists and dicts are cleaned in place."""
-    if isinstance(value, str):
-        return value.replace("\x00", "")
-    if not isinstance(value, dict | list):
-        return value
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > MAX_JSON_DEPTH:
-            raise BadJSON(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
-        if isinstance(node, list):
-            for i, item in enumerate(node):
-                if isinstance(item, str):
-                    if "\x00" in item:
-                        node[i] = item.replace("\x00", "")
-                elif isinstance(item, dict | list):
-                    stack.append((item, depth + 1))
-        else:
-            for key in [k for k in node if isinstance(k, str) and "\x00" in k]:
-                node[key.replace("\x00", "")] = node.pop(key)
-            for key, item in node.items():
-                if isinstance(item, str):
-                    if "\x00" in item:
-                        node[key] = item.replace("\x00", "")
-                elif isinstance(item, dict | list):
-                    stack.append((item, depth + 1))
-    return value
