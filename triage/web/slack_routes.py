@@ -8,8 +8,6 @@ from slack_bolt.adapter.starlette.async_handler import to_async_bolt_request, to
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.signature import SignatureVerifier
 
-from triage.web.limits import BadJSON, clean
-
 log = logging.getLogger(__name__)
 
 
@@ -53,10 +51,8 @@ def slack_router(bolt: AsyncApp | None, signing_secret: str | None) -> APIRouter
             return JSONResponse({"error": "malformed Slack request: the payload has no 'type'"}, status_code=400)
         except RecursionError:
             return JSONResponse({"error": "malformed Slack request: JSON nested too deep"}, status_code=400)
-        try:
-            clean(bolt_request.body)  # NUL characters out, depth bounded, before any listener sees it
-        except BadJSON as e:
-            return JSONResponse({"error": f"malformed Slack request: {e}"}, status_code=400)
+        # NUL characters and JSON depth are dealt with by the Bolt middleware (triage.slack.payloads),
+        # which Socket Mode payloads pass through too.
         reason = _malformed(bolt_request.body, body)
         if reason:
             return JSONResponse({"error": f"malformed Slack request: {reason}"}, status_code=400)
