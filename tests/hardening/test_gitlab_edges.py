@@ -165,7 +165,7 @@ def test_a_delivery_that_failed_is_applied_when_gitlab_retries_it(app, fake_slac
     closed = fake_gitlab.edit_issue_as_user(PROJECT, 1, state="closed", by="sam")
     _fail_updates(app, True)
     r = post(app, closed, key="retry-me", uuid="e-1")
-    assert r.status_code == 500  # GitLab will retry it
+    assert r.status_code == 503 and "retries" in r.json()["error"]  # GitLab will retry it
     _fail_updates(app, False)
     r = post(app, closed, key="retry-me", uuid="e-1")
     assert r.json()["result"] == "applied: done"
@@ -239,3 +239,26 @@ def test_the_lost_answer_search_trusts_only_issues_the_app_wrote(fake_gitlab):
     assert len(fake_gitlab.calls_matching("GET", r"/user$")) == 1  # asked once, remembered
     assert tracker.find_issue_by_marker(PROJECT, marker(8)) is None
     assert len(fake_gitlab.calls_matching("GET", r"/user$")) == 1
+
+
+def test_the_same_delivery_arriving_twice_at_once_is_applied_once(app, fake_slack, fake_gitlab):
+    import threading
+
+    from triage.core.gitlab_hooks import parse_hook
+
+    land(app, fake_slack)
+    note = parse_hook(fake_gitlab.note_hook_payload(PROJECT, 1, "Both at once", "sam"))
+    barrier = threading.Barrier(2)
+    results: list[str] = []
+
+    def deliver():
+        barrier.wait()
+        results.append(app.services.apply_gitlab_hook(event="Note Hook", hook=note, delivery_key="same-key"))
+
+    threads = [threading.Thread(target=deliver) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == ["applied: comment", "duplicate delivery: already applied"]
+    assert len(events(app, "gitlab_comment")) == 1

@@ -2,10 +2,12 @@
 
 import hmac
 import logging
+import uuid
 from collections.abc import Callable
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from triage.core.gitlab_hooks import UnreadableHook, parse_hook
@@ -46,8 +48,16 @@ def gitlab_router(services: Services, secret: str | None,
         if hook is None:
             return JSONResponse({"result": f"ignored: {event or 'this'} events are not used"})
         bot = await run_in_threadpool(bot_user_id) if hook.object_kind == "note" else None
-        result = await run_in_threadpool(services.apply_gitlab_hook, event=event, hook=hook,
-                                         delivery_key=key or None, bot_user_id=bot)
+        try:
+            result = await run_in_threadpool(services.apply_gitlab_hook, event=event, hook=hook,
+                                             delivery_key=key or None, bot_user_id=bot)
+        except SQLAlchemyError:
+            # Nothing was recorded (the delivery key commits with the change), so GitLab's retry of this
+            # delivery will apply it; a 503 asks for exactly that.
+            error_id = uuid.uuid4().hex[:8]
+            log.exception("GitLab %s (%s) could not be stored (error id %s)", event, key, error_id)
+            return JSONResponse({"error": f"could not store this delivery now (error id {error_id}); "
+                                          "it is applied when GitLab retries it"}, status_code=503)
         log.info("GitLab %s (%s): %s", event, key, result)
         # 200 for everything we understood, including what we ignore: GitLab disables a hook that keeps
         # failing (5xx for a while, 4xx for good, https://docs.gitlab.com/user/project/integrations/webhooks/),
