@@ -33,6 +33,22 @@ def build_tracker(settings: Settings):
     return GitLabTracker(settings.gitlab_url, settings.gitlab_token.get_secret_value())
 
 
+def build_crm(settings: Settings, *, timeout: float = 10.0):
+    """The Salesforce adapter, or None when SALESFORCE_CLIENT_ID/SECRET are not set."""
+    if not settings.salesforce_configured:
+        return None
+    from triage.salesforce_crm import SalesforceCRM
+
+    sf = settings.config.salesforce
+    return SalesforceCRM(
+        client_id=settings.salesforce_client_id or "",
+        client_secret=settings.salesforce_client_secret.get_secret_value() if settings.salesforce_client_secret
+        else "",
+        login_url=settings.salesforce_login_url, fields=sf.fields.prefill(), primary_sa_field=sf.fields.primary_sa,
+        verify=str(settings.salesforce_ca_bundle) if settings.salesforce_ca_bundle else True, timeout=timeout,
+    )
+
+
 def build_notifier(settings: Settings):
     if not settings.slack_bot_token:
         return None
