@@ -73,10 +73,11 @@ class PassReport:
 
 
 class Worker:
-    def __init__(self, services: Services, *, tracker=None, notifier=None):
+    def __init__(self, services: Services, *, tracker=None, notifier=None, crm=None):
         self.services = services
         self.tracker = tracker if tracker is not None else build_tracker(services.settings)
         self.notifier = notifier if notifier is not None else build_notifier(services.settings)
+        self.crm = crm if crm is not None else (services.crm or build_crm(services.settings))
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -106,10 +107,12 @@ class Worker:
         total = DeliveryReport()
         while True:
             batch = self.services.deliver_due(tracker=self.tracker, notifier=self.notifier, now=now)
-            total.delivered += batch.delivered
-            total.retried += batch.retried
+            sf_claimed, sf_delivered, sf_retried = self.services.deliver_salesforce_due(
+                crm=self.crm, notifier=self.notifier, now=now)
+            total.delivered += batch.delivered + sf_delivered
+            total.retried += batch.retried + sf_retried
             total.errors += batch.errors
-            if batch.claimed == 0:
+            if batch.claimed == 0 and sf_claimed == 0:
                 return total
 
     def wake(self) -> None:

@@ -71,3 +71,49 @@ def crm(fake_salesforce: FakeSalesforce) -> Iterator[SalesforceCRM]:
                       verify=fake_salesforce.ca_file, timeout=5.0)
     yield c
     c.close()
+
+
+@pytest.fixture
+def sf_settings(tmp_path, sqlite_url, fake_slack, fake_gitlab, fake_salesforce):
+    """The app's settings with Slack, GitLab and Salesforce all pointing at their fakes."""
+    from tests.conftest import BOT_TOKEN, CONFIG_TOML, GITLAB_TOKEN, SIGNING_SECRET, WEBHOOK_SECRET, make_settings
+
+    path = tmp_path / "triage-sf.toml"
+    path.write_text(CONFIG_TOML + SALESFORCE_TOML)
+    return make_settings(
+        DATABASE_URL=sqlite_url, TRIAGE_CONFIG=str(path), SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=fake_slack.url, GITLAB_URL=fake_gitlab.url,
+        GITLAB_TOKEN=GITLAB_TOKEN, GITLAB_WEBHOOK_SECRET=WEBHOOK_SECRET, TRIAGE_EMBEDDED_WORKER=False,
+        SALESFORCE_CLIENT_ID=fake_salesforce.client_id, SALESFORCE_CLIENT_SECRET=fake_salesforce.client_secret,
+        SALESFORCE_LOGIN_URL=fake_salesforce.login_url, SALESFORCE_CA_BUNDLE=fake_salesforce.ca_file,
+    )
+
+
+@pytest.fixture
+def sf_services(sf_settings):
+    from triage.db import make_engine
+    from triage.migrate import upgrade
+    from triage.services import Services
+    from triage.worker import build_crm
+
+    upgrade(sf_settings.database_url)
+    services = Services(sf_settings, make_engine(sf_settings.database_url))
+    crm = build_crm(sf_settings)
+    services.set_crm(crm)
+    yield services
+    crm.close()
+    services.engine.dispose()
+
+
+@pytest.fixture
+def sf_client(sf_settings):
+    """The real ASGI app with Salesforce configured (no embedded worker: tests drive run_once)."""
+    from fastapi.testclient import TestClient
+
+    from triage.migrate import upgrade
+    from triage.web import create_app
+
+    upgrade(sf_settings.database_url)
+    app = create_app(sf_settings, migrate=False, worker=False)
+    with TestClient(app) as c:
+        yield c

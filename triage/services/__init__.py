@@ -2,6 +2,7 @@
 `triage.services.ports`, which the worker fills with real adapters (gitlab_tracker, slack.notifier).
 
     Services = intake (here) + WorkMixin (work.py) + BoardMixin (board.py) + DeliveryMixin (delivery.py)
+               + CrmMixin (crm.py: Salesforce) + OutcomesMixin (outcomes.py: technical outcomes, win rate)
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from triage.db import read_scope, session_scope
 from triage.models import Request, reference_of
 from triage.services.base import NOTE_MARKER, Change
 from triage.services.board import BoardMixin, BoardState
+from triage.services.crm import CrmMixin
 from triage.services.delivery import DeliveryMixin, DeliveryReport
+from triage.services.outcomes import OutcomesMixin
 from triage.services.ports import Notifier, SlackUser, Tracker
 from triage.services.work import WorkMixin
 
@@ -61,7 +64,7 @@ def _jsonable(values: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-class Services(WorkMixin, BoardMixin, DeliveryMixin):
+class Services(WorkMixin, BoardMixin, DeliveryMixin, CrmMixin, OutcomesMixin):
     """The app's use cases, shared by the Slack listeners, the web routes and the worker."""
 
     def __init__(self, settings: Settings, engine: Engine, *, wake: Callable[[], None] | None = None):
@@ -109,7 +112,7 @@ class Services(WorkMixin, BoardMixin, DeliveryMixin):
         return Duplicate(request_id, reference_of(request_id), url, status)
 
     def submit_unless_duplicate(self, *, submission_key: str, requester: str, cleaned: Mapping[str, Any],
-                                duplicate_ok: int | None = None,
+                                duplicate_ok: int | None = None, salesforce_verified: bool | None = None,
                                 now: datetime | None = None) -> SubmitResult | Duplicate:
         """Store the request unless an open one exists for the same opportunity and queue that the AE
         has not yet been shown (`duplicate_ok` is the one they were shown and chose to file beside).
@@ -117,7 +120,8 @@ class Services(WorkMixin, BoardMixin, DeliveryMixin):
         dup = self.duplicate_of(opportunity_id=cleaned.get("opportunity"), queue=cleaned["queue"])
         if dup is not None and dup.request_id != duplicate_ok:
             return dup
-        return self.submit(submission_key=submission_key, requester=requester, cleaned=cleaned, now=now)
+        return self.submit(submission_key=submission_key, requester=requester, cleaned=cleaned, now=now,
+                           salesforce_verified=salesforce_verified)
 
     def deadline_for(self, *, queue: Queue, request_type: str, expedite: bool, start: datetime,
                      pauses: Sequence[sla.Pause] = (), now: datetime | None = None) -> datetime:
@@ -126,7 +130,7 @@ class Services(WorkMixin, BoardMixin, DeliveryMixin):
         return sla.deadline(start, target.as_timedelta(cal.day_length), cal, pauses, now=now)
 
     def submit(self, *, submission_key: str, requester: str, cleaned: Mapping[str, Any],
-               now: datetime | None = None) -> SubmitResult:
+               now: datetime | None = None, salesforce_verified: bool | None = None) -> SubmitResult:
         """Store the request and its first outbox entry in one transaction; nothing external here."""
         now = now or self.now()
         queue = self.config.queue(cleaned["queue"])
@@ -139,7 +143,7 @@ class Services(WorkMixin, BoardMixin, DeliveryMixin):
             request_type=cleaned["request_type"], queue=queue.key, customer_name=cleaned["customer_name"],
             opportunity_id=cleaned.get("opportunity"), expedite=bool(cleaned.get("expedite")),
             fields=_jsonable(cleaned), deadline=deadline, gitlab_project=queue.gitlab_project,
-            slack_channel=queue.slack_channel,
+            slack_channel=queue.slack_channel, salesforce_verified=salesforce_verified,
         )
         request.next_check_at = sla_sweep.schedule(request, self.config, now)
         try:
@@ -151,6 +155,7 @@ class Services(WorkMixin, BoardMixin, DeliveryMixin):
                 repo.add_event(session=s, request_id=request.id, kind="sla_start", source="system", at=now)
                 outbox.enqueue(s, kind="create_issue", lane=f"gitlab:{request.id}",
                                dedupe_key=f"create_issue:{request.id}", request_id=request.id, now=now)
+                self._salesforce_after_submit(s, request, now)
         except IntegrityError:
             # The same modal again (Slack retry, double click): hand back what the first one stored.
             with session_scope(self.engine) as s:

@@ -133,12 +133,16 @@ class BoardMixin(ServiceBase):
                     values["closed_at"] = now
                 elif request.status in CLOSED_STATUSES:
                     values["closed_at"] = None
+            previous_owner = request.owner
             s.execute(sa.update(Request).where(Request.id == request.id).values(**values))
             s.refresh(request)
             kind = ("closed" if status == "done" and request.status != "done" else
                     "reopened" if values.get("closed_at", 1) is None else "status")
-            self._record(s, request, kind=kind, actor=actor, source="gitlab", now=now, status=status,
-                         owner=owner, thread=f"{escape(who)} " + " and ".join(parts) + ".")
+            event = self._record(s, request, kind=kind, actor=actor, source="gitlab", now=now, status=status,
+                                 owner=owner, thread=f"{escape(who)} " + " and ".join(parts) + ".")
+            if owner != previous_owner:
+                self._salesforce_owner_changed(s, request, owner=owner, previous=previous_owner, event_id=event.id,
+                                               now=now)
         if restart:
             self._reschedule(request.id, now)
         self._wake()

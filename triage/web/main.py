@@ -55,6 +55,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, worker
     config = settings.config  # invalid config fails here, with one readable message naming the key
     engine = make_engine(settings.database_url)
     services = Services(settings, engine)
+    from triage.worker import build_crm
+
+    services.set_crm(build_crm(settings))  # None without SALESFORCE_* settings: ids are checked by format only
 
     bolt = None
     if settings.slack_configured:
