@@ -72,6 +72,8 @@ def card_data(request: Request, config: Config, *, events: Sequence[RequestEvent
         deadline=request.deadline, queue_tz=queue.timezone if queue else None, time_left_text=left,
         issue_url=request.gitlab_url, status=request.status, owner=request.owner, claimed_after_text=claimed_after,
         history=tuple(_history_line(e) for e in events if e.kind in _HISTORY_KINDS),
+        salesforce_verified=request.salesforce_verified, technical_outcome=request.technical_outcome,
+        outcome_evidence=request.outcome_evidence,
     )
 
 
