@@ -14,7 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from triage.config import Settings
 from triage.services import Services
-from triage.slack.listeners import actions, commands, events, shortcuts, views
+from triage.slack.listeners import actions, commands, events, salesforce, shortcuts, views
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def build_bolt_app(settings: Settings, services: Services) -> AsyncApp:
         request_verification_enabled=False,
         raise_error_for_unhandled_request=False,
     )
-    for module in (shortcuts, views, actions, commands, events):
+    for module in (shortcuts, views, actions, commands, events, salesforce):
         module.register(app, services)
 
     @app.error
