@@ -6,7 +6,8 @@ The real ``slack_sdk`` clients talk to it unchanged::
         client = WebClient(token=fake.token, base_url=fake.url)
         client.chat_postMessage(channel="C1", text="hi")   # after fake.add_channel("C1")
 
-What it imitates (https://docs.slack.dev/reference/methods, limits in /work/shared/reference/slack/limits.md):
+What it imitates (https://docs.slack.dev/reference/methods; Block Kit limits as in
+https://docs.slack.dev/reference/block-kit/blocks and https://docs.slack.dev/reference/views/modal-views):
 
 * ``POST``/``GET`` ``/api/<method>``; arguments are read from the query string, a form body
   (``application/x-www-form-urlencoded``) and a JSON body (``application/json``) — the sync
