@@ -202,3 +202,9 @@ def outcome_submission(view, outcome, evidence, user):
     p["view"] = v
     p["user"] = {"id": user, "username": "u", "name": "u", "team_id": p["team"]["id"]}
     return p
+
+
+def test_healthz_says_whether_salesforce_is_configured(sf_client, client):
+    assert sf_client.get("/healthz").json()["salesforce"]["detail"].startswith("configured")
+    part = client.get("/healthz").json()["salesforce"]
+    assert part["ok"] is True and part["detail"].startswith("not configured (optional)")

@@ -188,3 +188,9 @@ def test_technical_summary_on_a_seeded_history(sf_services):
     assert sas[SA2]["win_rate"] == pytest.approx(1 / 2, abs=1e-4)
     assert sas[SA2]["win_rate_excluding_withdrawals"] == 1.0
     assert [q["queue"] for q in s["queues"]] == ["amer-east"]
+
+
+def test_a_follow_up_may_concern_a_closed_deal_but_it_must_exist(sf_services):
+    assert sf_services.check_opportunity(CLOSED_OPP, request_type="follow_up").error is None
+    assert sf_services.check_opportunity(EARLY_OPP, request_type="security_assessment").error is None
+    assert "not found" in sf_services.check_opportunity(MISSING_OPP, request_type="follow_up").error

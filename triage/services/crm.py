@@ -77,8 +77,13 @@ class CrmMixin(ServiceBase):
 
     # -- the ack path ---------------------------------------------------------------------------------
 
-    def check_opportunity(self, typed: str | None, *, budget: float | None = None) -> OpportunityCheck:
-        """Look the opportunity up within the budget. Never raises: trouble means "not verified"."""
+    def check_opportunity(self, typed: str | None, *, budget: float | None = None,
+                          request_type: str = "opportunity") -> OpportunityCheck:
+        """Look the opportunity up within the budget. Never raises: trouble means "not verified".
+
+        An SA activity (`opportunity` request) needs an open opportunity at or past the qualified stage; a
+        follow-up or a security assessment may concern a deal already won, so for them it need only exist.
+        """
         if self.crm is None or not typed:
             return OpportunityCheck(verified=None)
         try:
@@ -92,7 +97,10 @@ class CrmMixin(ServiceBase):
             log.warning("Salesforce lookup of %s failed, request stored as not verified: %s", opportunity_id, e)
             return OpportunityCheck(verified=False, problem=str(e))
         shown = typed.strip() if len(typed.strip()) in (15, 18) else opportunity_id
-        error = check_opportunity(record, shown, stages=sf.stages, min_stage=sf.min_stage)
+        if request_type == "opportunity":
+            error = check_opportunity(record, shown, stages=sf.stages, min_stage=sf.min_stage)
+        else:
+            error = check_opportunity(record, shown) if record is None else None
         if error:
             return OpportunityCheck(verified=True, error=error, record=record)
         return OpportunityCheck(verified=True, record=record, prefill=self.prefill_of(record))

@@ -79,7 +79,8 @@ async def submit(ack, body, view, services: Services):
     if "opportunity" not in errors and values.get("opportunity"):
         # The opportunity is checked where it lives, within [salesforce] lookup_seconds (the check never
         # raises: Salesforce down or slow means "not verified", never a refusal), and cached briefly.
-        check = await run(services.check_opportunity, values.get("opportunity"))
+        check = await run(services.check_opportunity, values.get("opportunity"),
+                          request_type=result.cleaned.get("request_type") or "opportunity")
         verified = check.verified
         if check.error:
             errors["opportunity"] = check.error
@@ -127,7 +128,8 @@ async def prefill_from_salesforce(services: Services, client, view: dict[str, An
         parse_opportunity_id(values.get("opportunity") or "")
     except InvalidSalesforceId:
         return  # not a whole id yet (still typing)
-    check = await run(services.check_opportunity, values.get("opportunity"))
+    request_type = values.get("request_type") or "opportunity"
+    check = await run(services.check_opportunity, values.get("opportunity"), request_type=request_type)
     if check.verified is None:
         return  # Salesforce is not configured
     if check.verified is False:
@@ -139,7 +141,6 @@ async def prefill_from_salesforce(services: Services, client, view: dict[str, An
         if not filled:
             return  # nothing to add: leave the AE's form alone
         notice = None
-    request_type = values.get("request_type") or "opportunity"
     if request_type not in fields.REQUEST_TYPES:
         return
     modal = form(services, request_type=request_type, initial=merged,
