@@ -49,7 +49,8 @@ def _health(settings: Settings, services: Services) -> dict[str, Any]:
     status = "ok" if database["ok"] and slack["ok"] and gitlab["ok"] and queues else (
         "degraded" if database["ok"] else "down")
     return {"status": status, "database": database, "slack": slack, "gitlab": gitlab,
-            "salesforce": salesforce, "outbox": backlog, "queues": {"ok": queues > 0, "detail": f"{queues} configured" if queues else
+            "salesforce": salesforce, "outbox": backlog,
+            "queues": {"ok": queues > 0, "detail": f"{queues} configured" if queues else
                        "none configured: copy triage.example.toml to the TRIAGE_CONFIG path"}}
 
 
