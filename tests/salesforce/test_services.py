@@ -194,3 +194,18 @@ def test_a_follow_up_may_concern_a_closed_deal_but_it_must_exist(sf_services):
     assert sf_services.check_opportunity(CLOSED_OPP, request_type="follow_up").error is None
     assert sf_services.check_opportunity(EARLY_OPP, request_type="security_assessment").error is None
     assert "not found" in sf_services.check_opportunity(MISSING_OPP, request_type="follow_up").error
+
+
+def test_csv_columns_of_a_request_with_an_outcome(sf_services):
+    from triage.services.outcomes import OUTCOME_CSV_COLUMNS, outcome_columns
+
+    with freeze_time("2026-11-02 14:00:00"):
+        rid = submit(sf_services, verified=False).request_id
+        sf_services.claim(rid, SA1)
+    with freeze_time("2026-11-05 02:00:00"):
+        sf_services.set_status(rid, SA1, "done")
+        sf_services.record_outcome(rid, SA1, "technical_loss", "The CISO chose the incumbent on audit criteria.")
+    row = outcome_columns(sf_services.get(rid))
+    assert tuple(row) == OUTCOME_CSV_COLUMNS
+    assert row["salesforce_verified"] == "no" and row["technical_outcome"] == "technical_loss"
+    assert row["days_to_outcome"] == 2.5 and row["outcome_by"] == SA1

@@ -25,7 +25,21 @@ from triage.db import read_scope, session_scope
 from triage.models import Request
 from triage.services.base import Change, ServiceBase, _mention
 
-__all__ = ["OutcomesMixin", "technical_summary"]
+__all__ = ["OUTCOME_CSV_COLUMNS", "OutcomesMixin", "outcome_columns", "technical_summary"]
+
+OUTCOME_CSV_COLUMNS = ("salesforce_verified", "technical_outcome", "outcome_at", "outcome_by", "days_to_outcome")
+
+
+def outcome_columns(request: Request) -> dict[str, Any]:
+    """The Salesforce and outcome columns of one request's row in the requests CSV."""
+    days = None
+    if request.outcome_at is not None:
+        days = round((request.outcome_at - request.created_at).total_seconds() / 86400, 2)
+    return {"salesforce_verified": "" if request.salesforce_verified is None else
+            ("yes" if request.salesforce_verified else "no"),
+            "technical_outcome": request.technical_outcome or "",
+            "outcome_at": request.outcome_at.isoformat() if request.outcome_at else "",
+            "outcome_by": request.outcome_by or "", "days_to_outcome": "" if days is None else days}
 
 
 class OutcomesMixin(ServiceBase):
