@@ -208,3 +208,20 @@ def test_healthz_says_whether_salesforce_is_configured(sf_client, client):
     assert sf_client.get("/healthz").json()["salesforce"]["detail"].startswith("configured")
     part = client.get("/healthz").json()["salesforce"]
     assert part["ok"] is True and part["detail"].startswith("not configured (optional)")
+
+
+def test_unassigning_on_the_gitlab_board_clears_the_primary_sa(sf_client, fake_slack, fake_gitlab, fake_salesforce,
+                                                               sf_settings):
+    from tests.flows.test_work import hook
+
+    view = open_modal(sf_client, fake_slack)
+    submit(sf_client, view, {**GOOD, "opportunity": OPEN_OPP})
+    run_once(sf_settings, datetime.now(UTC))
+    services_of(sf_settings).claim(1, SA1)
+    run_once(sf_settings, datetime.now(UTC))
+    assert fake_salesforce.opportunity(OPEN_OPP)[PRIMARY_SA]
+    payload = fake_gitlab.edit_issue_as_user(PROJECT, 1, assignee_usernames=[])
+    assert hook(sf_client, payload, uuid="unassign-1").json()["result"].startswith("applied")
+    run_once(sf_settings, datetime.now(UTC))
+    assert services_of(sf_settings).get(1).owner is None
+    assert fake_salesforce.opportunity(OPEN_OPP)[PRIMARY_SA] is None

@@ -8,7 +8,7 @@ import pytest
 from freezegun import freeze_time
 from sqlmodel import select
 
-from tests.conftest import AE, LEADER, SA1, SA2
+from tests.conftest import AE, AMER_CHANNEL, LEADER, SA1, SA2
 from tests.salesforce.conftest import BLANK_OPP, CLOSED_OPP, EARLY_OPP, MISSING_OPP, OPEN_OPP, PRIMARY_SA
 from triage.core.errors import NotAllowed, ValidationFailed
 from triage.db import session_scope
@@ -209,3 +209,34 @@ def test_csv_columns_of_a_request_with_an_outcome(sf_services):
     assert tuple(row) == OUTCOME_CSV_COLUMNS
     assert row["salesforce_verified"] == "no" and row["technical_outcome"] == "technical_loss"
     assert row["days_to_outcome"] == 2.5 and row["outcome_by"] == SA1
+
+
+def test_evidence_never_becomes_a_quick_action_or_a_mass_mention(sf_services, fake_gitlab, fake_slack):
+    res = submit(sf_services)
+    drain(sf_services)  # the card exists before anyone can click it
+    sf_services.claim(res.request_id, SA1)
+    drain(sf_services)
+    sf_services.set_status(res.request_id, SA1, "done")
+    sf_services.record_outcome(res.request_id, SA1, "technical_win",
+                               "/close\n/label ~Expedite\n<!channel> the CTO @all signed off on the scorecard")
+    drain(sf_services)
+    assert fake_gitlab.executed_quick_actions == []
+    card = fake_slack.messages_in(AMER_CHANNEL, top_level_only=True)[-1]
+    reply = [m["text"] for m in fake_slack.messages_in(AMER_CHANNEL, thread_ts=card["ts"])
+             if "technical outcome" in m.get("text", "")][-1]
+    assert "<!channel>" not in reply and "&lt;!channel&gt;" in reply
+
+
+def test_an_sa_salesforce_does_not_know_is_asked_to_set_the_primary_sa_by_hand(sf_services, fake_salesforce,
+                                                                            fake_slack):
+    from tests.conftest import SA3  # no email in Slack
+
+    res = submit(sf_services, {**CLEANED, "opportunity": OPEN_OPP})
+    drain(sf_services)
+    sf_services.claim(res.request_id, SA3)
+    drain(sf_services)
+    assert fake_salesforce.opportunity(OPEN_OPP)[PRIMARY_SA] is None
+    assert not [c for c in fake_salesforce.calls_to("patch") if PRIMARY_SA in (c.body or {})]
+    card = fake_slack.messages_in(AMER_CHANNEL, top_level_only=True)[-1]
+    assert any("Primary SA was not set" in m["text"] for m in fake_slack.messages_in(AMER_CHANNEL,
+                                                                                    thread_ts=card["ts"]))
