@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from tests.conftest import (
     AE,
@@ -225,3 +225,24 @@ def test_unassigning_on_the_gitlab_board_clears_the_primary_sa(sf_client, fake_s
     run_once(sf_settings, datetime.now(UTC))
     assert services_of(sf_settings).get(1).owner is None
     assert fake_salesforce.opportunity(OPEN_OPP)[PRIMARY_SA] is None
+
+
+def test_a_request_stored_not_verified_is_checked_when_salesforce_is_back(sf_client, fake_slack, fake_salesforce,
+                                                                         sf_settings):
+    view = open_modal(sf_client, fake_slack)
+    fake_salesforce.set_down(True)
+    submit(sf_client, view, {**GOOD, "opportunity": BLANK_OPP})
+    view = open_modal(sf_client, fake_slack)
+    submit(sf_client, view, {**GOOD, "opportunity": CLOSED_OPP, "queue": "emea"})
+    run_once(sf_settings, datetime.now(UTC))
+    fake_salesforce.set_down(False)
+    run_once(sf_settings, datetime.now(UTC) + timedelta(minutes=15))  # past the outbox's backoff
+    assert services_of(sf_settings).get(1).salesforce_verified is True
+    card = fake_slack.messages_in(AMER_CHANNEL, top_level_only=True)[-1]
+    assert "not verified" not in str(card["blocks"])
+    assert fake_salesforce.opportunity(BLANK_OPP)["Why_Now__c"] == GOOD["why_now"]  # the write-back landed too
+    # The closed one stays "not verified", and its thread says what Salesforce says now.
+    assert services_of(sf_settings).get(2).salesforce_verified is False
+    emea_card = fake_slack.messages_in("C0EMEA001", top_level_only=True)[-1]
+    replies = fake_slack.messages_in("C0EMEA001", thread_ts=emea_card["ts"])
+    assert any(f"Opportunity {CLOSED_OPP}AAR is Closed Lost" in m["text"] for m in replies)

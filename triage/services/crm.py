@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+import sqlalchemy as sa
+
 from triage import outbox, repo
 from triage.core.errors import DeliveryError, Rejected, RetryLater
 from triage.core.opportunity import OpportunityRecord, check_opportunity
@@ -36,7 +38,8 @@ log = logging.getLogger(__name__)
 
 WRITEBACK = "salesforce_writeback"
 PRIMARY_SA = "salesforce_primary_sa"
-SALESFORCE_KINDS = (WRITEBACK, PRIMARY_SA)
+VERIFY = "salesforce_verify"  # a request stored "not verified": check it once Salesforce answers
+SALESFORCE_KINDS = (VERIFY, WRITEBACK, PRIMARY_SA)
 
 FIELD_NAMES = {"why_now": "Why Now", "pain": "Identified Pain", "champion": "Champion",
                "command_plan_url": "Technical Close Plan link"}
@@ -122,8 +125,13 @@ class CrmMixin(ServiceBase):
         return bool(settings is not None and settings.salesforce_configured)
 
     def _salesforce_after_submit(self, s, request: Request, now: datetime) -> None:
+        if not self._salesforce_on() or not request.opportunity_id:
+            return
+        if request.salesforce_verified is False:
+            outbox.enqueue(s, kind=VERIFY, lane=_lane(request.id), dedupe_key=f"sf_verify:{request.id}",
+                           request_id=request.id, now=now)
         prefill = self.config.salesforce.fields.prefill()
-        if not self._salesforce_on() or not request.opportunity_id or not prefill:
+        if not prefill:
             return
         if not any(str(request.fields.get(k) or "").strip() for k in prefill):
             return
@@ -153,7 +161,9 @@ class CrmMixin(ServiceBase):
         entries = outbox.claim_due(self.engine, now=now, limit=limit, kinds=list(SALESFORCE_KINDS))
         for entry in entries:
             try:
-                if entry.kind == WRITEBACK:
+                if entry.kind == VERIFY:
+                    self._do_salesforce_verify(entry, crm, now)
+                elif entry.kind == WRITEBACK:
                     self._do_salesforce_writeback(entry, crm, now)
                 else:
                     self._do_salesforce_primary_sa(entry, crm, notifier, now)
@@ -191,6 +201,29 @@ class CrmMixin(ServiceBase):
         if request is None:
             raise Rejected(f"request {entry.request_id} no longer exists")
         return request
+
+    def _do_salesforce_verify(self, entry: OutboxEntry, crm: Crm, now: datetime) -> None:
+        """Salesforce is answering again: check the request it could not check when it was submitted."""
+        request = self._load_request(entry)
+        if not request.opportunity_id or request.salesforce_verified is not False:
+            self._finish(entry, now)
+            return
+        record = crm.opportunity(request.opportunity_id, fresh=True)
+        sf = self.config.salesforce
+        if request.request_type == "opportunity":
+            error = check_opportunity(record, request.opportunity_id, stages=sf.stages, min_stage=sf.min_stage)
+        else:
+            error = check_opportunity(record, request.opportunity_id) if record is None else None
+        if error:
+            # Stored already, and an SA may be on it: say what Salesforce says, leave the decision to people.
+            self._finish(entry, now, request=request, event=("salesforce_check_failed", {"error": error}),
+                         thread=f":warning: Checked in Salesforce after the fact: {escape(error)}.")
+            return
+        with session_scope(self.engine) as s:
+            s.execute(sa.update(Request).where(Request.id == request.id).values(salesforce_verified=True))
+            outbox.enqueue(s, kind="card_update", lane=f"slack:{request.id}", dedupe_key=f"sf_card:{entry.id}",
+                           request_id=request.id, now=now)
+        self._finish(entry, now, event=("salesforce_verified", {}))
 
     def _do_salesforce_writeback(self, entry: OutboxEntry, crm: Crm, now: datetime) -> None:
         request = self._load_request(entry)
