@@ -56,6 +56,32 @@ def test_the_modal_looks_the_opportunity_up_as_the_id_is_typed(sf_client, fake_s
     assert block(new, "pain")["element"]["initial_value"] == typed["pain"]  # what the AE typed wins
 
 
+def test_typing_a_closed_opportunity_says_so_at_the_top_of_the_form(sf_client, fake_slack, fake_salesforce):
+    open_modal(sf_client, fake_slack)
+    opened = list(fake_slack.views.values())[-1]
+    assert post_slack_payload(sf_client, typed_payload(opened, CLOSED_OPP)).status_code == 200
+    new = wait_for(lambda: fake_slack.calls_to("views.update"), what="views.update")[0].args["view"]
+    assert new["blocks"][0]["type"] == "context"
+    assert f"Opportunity {CLOSED_OPP} is Closed Lost" in new["blocks"][0]["elements"][0]["text"]
+    # A half-typed id asks Salesforce nothing; the whole one typed after it does.
+    post_slack_payload(sf_client, typed_payload(opened, OPEN_OPP[:9]))
+    post_slack_payload(sf_client, typed_payload(opened, OPEN_OPP))
+    wait_for(lambda: len(fake_slack.calls_to("views.update")) == 2, what="second views.update")
+    assert [c.query["q"].count(OPEN_OPP) for c in fake_salesforce.calls_to("query")] == [0, 1]
+
+
+def typed_payload(opened, text):
+    payload = load_payload("block_actions_message_button.json")
+    for k in ("message", "channel", "container", "response_url"):
+        payload.pop(k, None)
+    payload["container"] = {"type": "view", "view_id": opened["id"]}
+    payload["view"] = {**opened, "state": submission_payload(opened, {"opportunity": text})["view"]["state"]}
+    payload["user"] = {"id": AE}
+    payload["actions"] = [{"action_id": "opportunity", "block_id": "opportunity", "type": "plain_text_input",
+                           "value": text, "action_ts": "1.4"}]
+    return payload
+
+
 def test_the_message_shortcut_prefills_from_salesforce(sf_client, fake_slack, fake_salesforce):
     p = load_payload("message_shortcut.json")
     p["trigger_id"] = fake_slack.new_trigger_id()
