@@ -17,6 +17,7 @@ These outbox kinds are delivered by ``deliver_salesforce_due`` (the worker calls
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -176,6 +177,11 @@ class CrmMixin(ServiceBase):
             except DeliveryError as e:
                 outbox.retry(self.engine, entry, now=now, error=f"refused: {e}", retry_after=outbox.BACKOFF_CAP)
                 log.error("outbox %s %s for request %s refused: %s", entry.id, entry.kind, entry.request_id, e)
+                retried += 1
+            except Exception as e:  # a bug must not stop the other entries; the entry waits, with an id to find
+                error_id = uuid.uuid4().hex[:8]
+                log.exception("outbox %s %s failed unexpectedly (error id %s)", entry.id, entry.kind, error_id)
+                outbox.retry(self.engine, entry, now=now, error=f"unexpected error {error_id}: {e!r}")
                 retried += 1
         return len(entries), delivered, retried
 

@@ -97,8 +97,8 @@ class WorkMixin(ServiceBase):
             # Back in the queue, it needs an SA again: the clock runs on from where it stopped.
             repo.add_event(session=s, request_id=request.id, kind="sla_start", source="system", at=now)
             event = self._record(s, request, kind="unclaimed", actor=actor, source="slack", now=now,
-                         thread=f"{_mention(actor)} returned this request to the queue.",
-                         gitlab={"add_labels": [], "remove_labels": list(BOARD_LISTS), "assignee": None})
+                                 thread=f"{_mention(actor)} returned this request to the queue.",
+                                 gitlab={"add_labels": [], "remove_labels": list(BOARD_LISTS), "assignee": None})
             self._salesforce_owner_changed(s, request, owner=None, previous=previous, event_id=event.id, now=now)
         self._reschedule(request_id, now)
         self._wake()
