@@ -21,6 +21,7 @@ class CallbackId(StrEnum):
     ANSWER_MODAL = "sa_answer_modal"
     BREACH_REASON_MODAL = "sa_breach_reason_modal"
     EXPEDITE_MODAL = "sa_expedite_modal"
+    OUTCOME_MODAL = "sa_outcome_modal"  # the technical outcome of a done request
 
 
 class ActionId(StrEnum):
@@ -36,6 +37,7 @@ class ActionId(StrEnum):
     OPEN_ISSUE = "open_issue"  # a link button; Slack still sends block_actions for it, ack and ignore
     RECORD_BREACH_REASON = "record_breach_reason"  # on the leaders' breach post: opens the reason modal
     EXPEDITE = "expedite_request"  # on the card: a leader or the claimer expedites (or stops); opens a modal
+    RECORD_OUTCOME = "record_outcome"  # on a done card: opens the technical outcome modal
 
 
 class Field(StrEnum):
@@ -79,6 +81,8 @@ class Input(StrEnum):
     BREACH_REASON = "breach_reason"
     BREACH_NOTE = "breach_note"
     EXPEDITE_WHY = "expedite_why"
+    OUTCOME = "outcome"
+    EVIDENCE = "evidence"
 
 
 class BreachReason(StrEnum):

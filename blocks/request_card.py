@@ -40,6 +40,7 @@ from blocks.text import (
 )
 from triage.core.fields import ASK_LABELS, HOSTING_LABELS, TYPE_LABELS
 from triage.core.lifecycle import ACTIVE_STATUSES, CLOSED_STATUSES, SETTABLE_STATUSES
+from triage.core.opportunity import OUTCOME_LABELS, Outcome
 
 STATUS_LABELS = {
     "open": "Open: waiting for an SA",
@@ -103,6 +104,9 @@ class CardData:
     short_notice: bool = False  # an event asked for with less time than its SLA
     opportunity_sa: str | None = None  # Slack id of the SA who already worked this opportunity
     opportunity_sa_ref: str | None = None  # ...on this earlier request
+    salesforce_verified: bool | None = None  # False: Salesforce did not answer when it was submitted
+    technical_outcome: str | None = None  # technical_win, technical_loss, withdrew, not_applicable
+    outcome_evidence: str | None = None
 
 
 def status_value(request_id: str, status: str) -> str:
@@ -160,6 +164,11 @@ def request_card(card: CardData) -> dict[str, Any]:
     for title, value in (("Why now", card.why_now), ("Pain", card.pain)):
         if value and value.strip():
             blocks.append({"type": "section", "text": mrkdwn(_long_text(title, value, card.issue_url))})
+    if card.technical_outcome in set(Outcome):
+        text = f"*Technical outcome:* {OUTCOME_LABELS[Outcome(card.technical_outcome)]}"
+        if card.outcome_evidence and card.outcome_evidence.strip():
+            text += "\n" + quote(card.outcome_evidence, LONG_TEXT_DISPLAY)
+        blocks.append({"type": "section", "text": mrkdwn(text)})
     actions = _actions(card)
     if actions:
         blocks.append(
@@ -244,6 +253,10 @@ def _button(text: str, action_id: ActionId, value: str, **extra: Any) -> dict[st
 def _actions(card: CardData) -> list[dict[str, Any]]:
     rid = card.request_id
     elements: list[dict[str, Any]] = []
+    if card.status == "done":
+        # The SA is asked when marking it done; this lets them answer later, and a leader correct it.
+        label = "Correct outcome" if card.technical_outcome else "Record outcome"
+        return [_button(label, ActionId.RECORD_OUTCOME, rid)]
     if card.status not in ACTIVE_STATUSES:
         return elements
     if card.issue_url and len(card.issue_url) <= BUTTON_URL_MAX:
@@ -318,6 +331,8 @@ def _context(card: CardData) -> list[dict[str, Any]]:
         lines.append("GitLab issue: being filed")
     if card.claimed_after_text:
         lines.append(clip(escape(card.claimed_after_text), HISTORY_LINE_DISPLAY))
+    if card.salesforce_verified is False:
+        lines.append(":warning: Opportunity not verified: Salesforce did not answer when this was submitted")
     elements = [mrkdwn(clip(" · ".join(lines), FIELD_DISPLAY * 2))] if lines else []
     room = CONTEXT_ELEMENTS_MAX - len(elements)
     history = card.history[-min(HISTORY_SHOWN, room) :] if room > 0 else ()

@@ -161,6 +161,7 @@ def request_modal(
     initial: Mapping[str, Any] | None = None,
     private_metadata: str = "",
     duplicate_notice: str | None = None,
+    lookup_opportunity: bool = False,
 ) -> dict[str, Any]:
     """The SA request form for `request_type`: one input block per field in `FORM_FIELDS[request_type]`.
 
@@ -168,7 +169,9 @@ def request_modal(
     names to values to show: `str` for text and single selects, an iterable of values for `asks`,
     `datetime` (naive = UTC) or epoch seconds for the preferred dates, `date` or "YYYY-MM-DD" for
     `event_date`, `bool` for `expedite`. Values a select does not offer are left out (Slack rejects
-    them). `duplicate_notice` is plain words shown, escaped, at the top.
+    them). `duplicate_notice` is plain words shown, escaped, at the top. `lookup_opportunity` (Salesforce
+    is configured) makes the opportunity input send block_actions as the AE types or presses Enter, so the
+    app can look the opportunity up and `views.update` the form with what Salesforce has.
     """
     if request_type not in REQUEST_TYPES:
         raise ValueError(f"unknown request type {request_type!r}")
@@ -189,7 +192,13 @@ def request_modal(
             }
         )
     for name in fields:
-        blocks.append(_field_block(name, request_type, queues, values, optional=name not in required))
+        block = _field_block(name, request_type, queues, values, optional=name not in required)
+        if lookup_opportunity and name == Field.OPPORTUNITY:
+            # Slack docs, input block `dispatch_action` and `dispatch_action_config.trigger_actions_on`.
+            block["dispatch_action"] = True
+            block["element"]["dispatch_action_config"] = {
+                "trigger_actions_on": ["on_enter_pressed", "on_character_entered"]}
+        blocks.append(block)
     return modal(
         CallbackId.SA_REQUEST_MODAL,
         MODAL_TITLE,

@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     port: int = Field(8000, alias="PORT")
     log_level: str = Field("INFO", alias="LOG_LEVEL")
     log_format: str = Field("text", alias="LOG_FORMAT")  # "json": one JSON object per line
+    salesforce_client_id: str | None = Field(None, alias="SALESFORCE_CLIENT_ID")
+    salesforce_client_secret: SecretStr | None = Field(None, alias="SALESFORCE_CLIENT_SECRET")
+    salesforce_login_url: str = Field("https://login.salesforce.com", alias="SALESFORCE_LOGIN_URL")
+    # A CA bundle to trust for Salesforce, for a TLS-inspecting proxy or a test server; unset = the system's.
+    salesforce_ca_bundle: Path | None = Field(None, alias="SALESFORCE_CA_BUNDLE")
 
     @field_validator("database_url")
     @classmethod
@@ -87,6 +92,17 @@ class Settings(BaseSettings):
     @property
     def gitlab_configured(self) -> bool:
         return bool(self.gitlab_token)
+
+    @property
+    def salesforce_configured(self) -> bool:
+        return bool(self.salesforce_client_id and self.salesforce_client_secret)
+
+    @field_validator("salesforce_login_url")
+    @classmethod
+    def _login_url(cls, v: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", v):
+            raise ValueError(f"SALESFORCE_LOGIN_URL '{v}' is not a URL like https://login.salesforce.com")
+        return v.rstrip("/")
 
     @cached_property
     def config(self) -> Config:
@@ -243,10 +259,40 @@ class Queue(_Strict):
         return ZoneInfo(self.timezone)
 
 
-class SalesforceConfig(_Strict):
-    """Where opportunities are linked: `<url>/lightning/r/Opportunity/<id>/view`."""
+_SF_API_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
-    url: str | None = None
+
+class SalesforceFields(_Strict):
+    """API names of the opportunity's Command Plan fields (every org names its custom fields its own way).
+
+    Each key is the request field it prefills and is written back to; unset = not read, not written.
+    """
+
+    why_now: str | None = None
+    pain: str | None = None
+    champion: str | None = None
+    command_plan_url: str | None = None  # the Command Plan / Technical Close Plan link
+    primary_sa: str | None = None  # a lookup(User) field; the SA who claims or is assigned is written here
+
+    @field_validator("*")
+    @classmethod
+    def _api_name(cls, v: str | None) -> str | None:
+        if v is not None and not _SF_API_NAME.match(v):
+            raise ValueError(f"'{v}' is not a Salesforce field API name (like Why_Now__c)")
+        return v
+
+    def prefill(self) -> dict[str, str]:
+        """Request field -> API name, for the fields that prefill the modal and are written back."""
+        return {k: v for k, v in (("why_now", self.why_now), ("pain", self.pain), ("champion", self.champion),
+                                  ("command_plan_url", self.command_plan_url)) if v}
+
+
+class SalesforceConfig(_Strict):
+    url: str | None = None  # opportunities are linked as <url>/lightning/r/Opportunity/<id>/view
+    stages: tuple[str, ...] = ()  # the org's open StageName values, in order
+    min_stage: str | None = None  # SA requests start at this stage (one of `stages`)
+    lookup_seconds: float = 1.5  # hard budget of a lookup made while Slack waits (its limit is 3 s)
+    fields: SalesforceFields = SalesforceFields()
 
     @field_validator("url")
     @classmethod
@@ -255,13 +301,27 @@ class SalesforceConfig(_Strict):
             return v
         v = v.strip().rstrip("/")
         if not re.fullmatch(r"https://[A-Za-z0-9.-]+(:\d+)?", v):
-            raise ValueError(f"'{v}' is not an https base URL like https://yourorg.lightning.force.com")
+            raise ValueError(f"'{v}' is not an https URL like https://yourorg.lightning.force.com")
         return v
+
+    @field_validator("lookup_seconds")
+    @classmethod
+    def _budget(cls, v: float) -> float:
+        if not 0 < v <= 2.5:
+            raise ValueError("must be more than 0 and at most 2.5 seconds (Slack waits 3 s for the answer)")
+        return v
+
+    @model_validator(mode="after")
+    def _min_stage_known(self) -> SalesforceConfig:
+        if self.min_stage is not None and self.min_stage not in self.stages:
+            raise ValueError(f"min_stage '{self.min_stage}' is not one of stages {list(self.stages)}")
+        return self
 
     def opportunity_url(self, opportunity_id: str | None) -> str | None:
         if not self.url or not opportunity_id:
             return None
         return f"{self.url}/lightning/r/Opportunity/{opportunity_id}/view"
+
 
 
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")

@@ -120,6 +120,15 @@ class Request(SQLModel, table=True):
     slack_channel: str = Field(max_length=32)
     slack_ts: str | None = Field(default=None, max_length=32)
 
+    # Salesforce: None = not checked (not configured, or no opportunity), True = checked when submitted,
+    # False = Salesforce could not answer in time, so the request was stored "not verified".
+    salesforce_verified: bool | None = None
+    # How the SA's work ended (triage.core.opportunity.Outcome), with the evidence: who validated what.
+    technical_outcome: str | None = Field(default=None, max_length=32, index=True)
+    outcome_evidence: str | None = Field(default=None, max_length=3000)
+    outcome_by: str | None = Field(default=None, max_length=32)
+    outcome_at: datetime | None = _ts()
+
     @property
     def reference(self) -> str:
         return reference_of(self.id)
@@ -181,6 +190,7 @@ class UserLink(SQLModel, table=True):
     gitlab_user_id: int | None = None
     gitlab_username: str | None = Field(default=None, max_length=255, index=True)
     email: str | None = Field(default=None, max_length=320)
+    salesforce_user_id: str | None = Field(default=None, max_length=18)  # found by email, for Primary SA
     updated_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False))
     # Who typed the GitLab username: the SA themself (confirmed against their Slack email before it is
     # used) or a leader (trusted as given).

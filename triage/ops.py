@@ -124,5 +124,67 @@ def check(settings: Settings, *, out: Callable[[str], None] = print) -> int:
                          f"{len(active)} active" if active else "disabled by GitLab after failures: re-enable it")
         except DeliveryError as e:
             line(False, "gitlab", str(e))
+    _check_salesforce(settings, line)
     out(f"\n{problems} problem(s) found" if problems else "\nall checks passed")
     return 1 if problems else 0
+
+
+# Field keys of [salesforce.fields], the Salesforce types each may have, and whether the app writes it.
+_FIELD_TYPES = {
+    "why_now": ({"string", "textarea"}, True),
+    "pain": ({"string", "textarea"}, True),
+    "champion": ({"string", "textarea", "reference"}, True),
+    "command_plan_url": ({"url", "string", "textarea"}, True),
+    "primary_sa": ({"reference"}, True),
+}
+
+
+def _check_salesforce(settings: Settings, line: Callable[..., None]) -> None:
+    """Salesforce is optional: unset means "not configured" and no failure; set, everything must be right."""
+    from triage.worker import build_crm
+
+    sf_config = settings.config.salesforce
+    crm = build_crm(settings, timeout=10.0)
+    if crm is None:
+        line(True, "salesforce", "not configured (optional): set SALESFORCE_CLIENT_ID and SALESFORCE_CLIENT_SECRET "
+             "to check opportunities and write back")
+        return
+    try:
+        try:
+            instance = crm.connect()
+        except DeliveryError as e:
+            line(False, "salesforce", f"login at {settings.salesforce_login_url} failed: {e}")
+            return
+        line(True, "salesforce", f"logged in with the client credentials flow; instance {instance}")
+        if not sf_config.url:
+            line(False, "salesforce: [salesforce] url", "not set: cards can't link the opportunity (set it to "
+                 "your org's Lightning URL)")
+        try:
+            described = crm.describe_fields("Opportunity")
+        except DeliveryError as e:
+            line(False, "salesforce: describe Opportunity", str(e))
+            return
+        for key, api_name in sf_config.fields.model_dump().items():
+            what = f"salesforce: [salesforce.fields] {key} = {api_name}"
+            if api_name is None:
+                continue
+            info = described.get(api_name)
+            types, written = _FIELD_TYPES[key]
+            if info is None:
+                line(False, what, "no such field on Opportunity (use the field's API name, like Why_Now__c)")
+            elif info.type not in types:
+                line(False, what, f"is a {info.type} field; expected {' or '.join(sorted(types))}")
+            elif key == "primary_sa" and "User" not in info.reference_to:
+                line(False, what, f"looks up {', '.join(info.reference_to) or 'nothing'}, not User")
+            elif written and not info.updateable:
+                line(False, what, "is read-only for the integration user (field-level security)")
+            else:
+                line(True, what)
+        stage_field = described.get("StageName")
+        if sf_config.stages and stage_field is not None:
+            unknown = [s for s in sf_config.stages if s not in stage_field.picklist]
+            line(not unknown, "salesforce: [salesforce] stages",
+                 f"not in the org's StageName picklist: {', '.join(unknown)}" if unknown
+                 else f"all {len(sf_config.stages)} in the StageName picklist")
+    finally:
+        crm.close()

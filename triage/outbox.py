@@ -32,7 +32,7 @@ BACKOFF_CAP = 600.0
 
 
 class Kind(StrEnum):
-    """What an outbox entry does; `triage.services.delivery.HANDLERS` has one handler per kind."""
+    """What an outbox entry does; `triage.services.delivery.HANDLERS` has one handler per GitLab and Slack kind."""
 
     CREATE_ISSUE = "create_issue"
     POST_CARD = "post_card"
@@ -48,6 +48,11 @@ class Kind(StrEnum):
     # Slack's users.info for an SA's email, queued in the request's GitLab lane just before the update that
     # assigns them, so the GitLab step itself talks to GitLab only.
     LOOKUP_SA_EMAIL = "lookup_sa_email"
+    # Salesforce's, delivered by `CrmMixin.deliver_salesforce_due` (they need the Crm port, which only a
+    # process with Salesforce settings has), in the request's Salesforce lane.
+    SALESFORCE_VERIFY = "salesforce_verify"
+    SALESFORCE_WRITEBACK = "salesforce_writeback"
+    SALESFORCE_PRIMARY_SA = "salesforce_primary_sa"
 
 
 class Lane(StrEnum):
@@ -59,9 +64,11 @@ class Lane(StrEnum):
     # Posting the card: never behind a thread reply that waits for the card (an SLA due at once, a board
     # change before the card is up), or neither would ever go.
     CARD = "card"
+    SALESFORCE = "salesforce"
 
 
 GITLAB_KINDS = frozenset({Kind.CREATE_ISSUE, Kind.GITLAB_UPDATE, Kind.GITLAB_NOTE})
+SALESFORCE_KINDS = frozenset({Kind.SALESFORCE_VERIFY, Kind.SALESFORCE_WRITEBACK, Kind.SALESFORCE_PRIMARY_SA})
 
 
 def lane_of(lane: Lane, request_id: int | str | None) -> str:

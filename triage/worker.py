@@ -34,6 +34,22 @@ def build_tracker(settings: Settings):
     return GitLabTracker(settings.gitlab_url, settings.gitlab_token.get_secret_value())
 
 
+def build_crm(settings: Settings, *, timeout: float = 10.0):
+    """The Salesforce adapter, or None when SALESFORCE_CLIENT_ID/SECRET are not set."""
+    if not settings.salesforce_configured:
+        return None
+    from triage.salesforce_crm import SalesforceCRM
+
+    sf = settings.config.salesforce
+    return SalesforceCRM(
+        client_id=settings.salesforce_client_id or "",
+        client_secret=settings.salesforce_client_secret.get_secret_value() if settings.salesforce_client_secret
+        else "",
+        login_url=settings.salesforce_login_url, fields=sf.fields.prefill(), primary_sa_field=sf.fields.primary_sa,
+        verify=str(settings.salesforce_ca_bundle) if settings.salesforce_ca_bundle else True, timeout=timeout,
+    )
+
+
 def build_notifier(settings: Settings):
     if not settings.slack_bot_token:
         return None
@@ -67,10 +83,11 @@ def _report_outcomes(batch: DeliveryReport) -> None:
 
 
 class Worker:
-    def __init__(self, services: Services, *, tracker=None, notifier=None):
+    def __init__(self, services: Services, *, tracker=None, notifier=None, crm=None):
         self.services = services
         self.tracker = tracker if tracker is not None else build_tracker(services.settings)
         self.notifier = notifier if notifier is not None else build_notifier(services.settings)
+        self.crm = crm if crm is not None else (services.crm or build_crm(services.settings))
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -106,10 +123,12 @@ class Worker:
         while True:
             batch = self.services.deliver_due(tracker=self.tracker, notifier=self.notifier, now=now)
             _report_outcomes(batch)
-            total.delivered += batch.delivered
-            total.retried += batch.retried
+            sf_claimed, sf_delivered, sf_retried = self.services.deliver_salesforce_due(
+                crm=self.crm, notifier=self.notifier, now=now)
+            total.delivered += batch.delivered + sf_delivered
+            total.retried += batch.retried + sf_retried
             total.errors += batch.errors
-            if batch.claimed == 0:
+            if batch.claimed == 0 and sf_claimed == 0:
                 return total
 
     def wake(self) -> None:

@@ -125,10 +125,11 @@ def test_waiting_without_owner_can_still_be_claimed():
 
 
 @pytest.mark.parametrize("status", ["done", "declined"])
-def test_closed_card_has_no_actions_and_a_context_line(status):
+def test_closed_card_has_no_work_actions_and_a_context_line(status):
     message = request_card(card(status=status, owner="U0SA1"))
     validate_message(message)
-    assert actions_of(message) is None
+    # A done card keeps one button, for the technical outcome (recorded later, or corrected by a leader).
+    assert (action_ids(message) == ["record_outcome"]) if status == "done" else actions_of(message) is None
     context = message["blocks"][-1]
     assert context["type"] == "context"
     line = context["elements"][0]["text"]
@@ -321,3 +322,21 @@ def test_deadline_shows_in_reader_and_queue_time():
     text = str(request_card(card)["blocks"])
     assert "<!date^1795550400^" in text  # each reader's own zone
     assert "Tue 24 Nov 15:00 EST (queue)" in text and "due in 21h" in text
+
+
+def test_done_card_shows_the_technical_outcome_and_a_correct_button():
+    message = request_card(card(status="done", owner="U0SA1", technical_outcome="technical_win",
+                                outcome_evidence="Dana Lee <@U0X> confirmed SSO and audit criteria"))
+    validate_message(message)
+    section = next(b for b in message["blocks"] if "Technical outcome" in b.get("text", {}).get("text", ""))
+    assert "Technical win" in section["text"]["text"]
+    assert "<@U0X>" not in section["text"]["text"]  # people's text never becomes a mention
+    button = actions_of(message)["elements"][0]
+    assert button["text"]["text"] == "Correct outcome" and button["value"] == card().request_id
+
+
+def test_a_request_salesforce_could_not_verify_says_so_on_the_card():
+    message = request_card(card(salesforce_verified=False))
+    validate_message(message)
+    assert "not verified" in message["blocks"][-1]["elements"][0]["text"]
+    assert "not verified" not in str(request_card(card(salesforce_verified=True)))

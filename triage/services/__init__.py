@@ -2,6 +2,7 @@
 `triage.services.ports`, which the worker fills with real adapters (gitlab_tracker, slack.notifier).
 
     Services = intake (here) + WorkMixin (work.py) + BoardMixin (board.py) + DeliveryMixin (delivery.py)
+               + CrmMixin (crm.py: Salesforce) + OutcomesMixin (outcomes.py: technical outcomes, win rate)
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ from triage.models import EventKind, Request, reference_of
 from triage.services import sla_sweep
 from triage.services.base import NOTE_MARKER, Change
 from triage.services.board import BoardMixin, BoardState
+from triage.services.crm import CrmMixin
 from triage.services.delivery import DeliveryMixin, DeliveryReport
+from triage.services.outcomes import OutcomesMixin
 from triage.services.ports import Notifier, SlackUser, Tracker
 from triage.services.work import WorkMixin
 
@@ -52,7 +55,7 @@ class Duplicate:
     queue: str = ""
 
 
-class Services(WorkMixin, BoardMixin, DeliveryMixin):
+class Services(WorkMixin, BoardMixin, DeliveryMixin, CrmMixin, OutcomesMixin):
     """The app's use cases, shared by the Slack listeners, the web routes and the worker."""
 
     def __init__(self, settings: Settings, engine: Engine, *, wake: Callable[[], None] | None = None):
@@ -105,6 +108,7 @@ class Services(WorkMixin, BoardMixin, DeliveryMixin):
 
     def submit_unless_duplicate(self, *, submission_key: str, requester: str,
                                 cleaned: Mapping[str, Any] | RequestFields, duplicate_ok: int | None = None,
+                                salesforce_verified: bool | None = None,
                                 now: datetime | None = None) -> SubmitResult | Duplicate:
         """Store the request unless an open one exists for the same opportunity that the AE has not yet
         been shown (`duplicate_ok` is the one they were shown and chose to file beside).
@@ -113,7 +117,8 @@ class Services(WorkMixin, BoardMixin, DeliveryMixin):
         dup = self.duplicate_of(opportunity_id=details.opportunity)
         if dup is not None and dup.request_id != duplicate_ok:
             return dup
-        return self.submit(submission_key=submission_key, requester=requester, cleaned=details, now=now)
+        return self.submit(submission_key=submission_key, requester=requester, cleaned=details, now=now,
+                           salesforce_verified=salesforce_verified)
 
     def _opportunity_sa(self, s, details: RequestFields) -> tuple[str, str] | None:
         """(SA, reference) of an SA who already worked this opportunity: a follow-up's parent request
@@ -130,7 +135,7 @@ class Services(WorkMixin, BoardMixin, DeliveryMixin):
         return None
 
     def submit(self, *, submission_key: str, requester: str, cleaned: Mapping[str, Any] | RequestFields,
-               now: datetime | None = None) -> SubmitResult:
+               now: datetime | None = None, salesforce_verified: bool | None = None) -> SubmitResult:
         """Store the request and its first outbox entry in one transaction; nothing external here."""
         now = now or self.now()
         details = _typed(cleaned)
@@ -145,7 +150,7 @@ class Services(WorkMixin, BoardMixin, DeliveryMixin):
             request_type=details.request_type, queue=queue.key, customer_name=details.customer_name,
             opportunity_id=details.opportunity, expedite=details.expedite,
             fields=details.stored(), deadline=deadline, gitlab_project=queue.gitlab_project,
-            slack_channel=queue.slack_channel,
+            slack_channel=queue.slack_channel, salesforce_verified=salesforce_verified,
         )
         request.next_check_at = sla_sweep.schedule(request, self.config, now)
         short = policy.short_notice(details.request_type, details.event_date, now)
@@ -176,6 +181,7 @@ class Services(WorkMixin, BoardMixin, DeliveryMixin):
                                                                            self.config.slack.leaders)})
                 outbox.enqueue(s, kind=outbox.Kind.CREATE_ISSUE, request_id=request.id, now=now,
                                key=("create_issue", request.id))
+                self._salesforce_after_submit(s, request, now)
         except IntegrityError:
             # The same modal again (Slack retry, double click): hand back what the first one stored.
             with session_scope(self.engine) as s:

@@ -170,7 +170,7 @@ class BoardMixin(ServiceBase):
                     values["closed_at"] = now
                 elif request.status in CLOSED_STATUSES:
                     values["closed_at"] = None
-            previous_status = request.status
+            previous_status, previous_owner = request.status, request.owner
             s.execute(sa.update(Request).where(Request.id == request.id).values(**values))
             s.refresh(request)
             kind = (EventKind.CLOSED if status == "done" and previous_status != "done" else
@@ -179,8 +179,11 @@ class BoardMixin(ServiceBase):
             if status == "demo_ready" != previous_status and (text := status_dm(status, request.reference,
                                                                 escape(request.customer_name))):
                 dms.append({"user": request.requester, "text": text})
-            self._record(s, request, kind=kind, actor=actor, source="gitlab", now=now, status=status,
-                         owner=owner, thread=f"{escape(who)} " + " and ".join(parts) + ".", dms=dms)
+            event = self._record(s, request, kind=kind, actor=actor, source="gitlab", now=now, status=status,
+                                 owner=owner, thread=f"{escape(who)} " + " and ".join(parts) + ".", dms=dms)
+            if owner != previous_owner:
+                self._salesforce_owner_changed(s, request, owner=owner, previous=previous_owner, event_id=event.id,
+                                               now=now)
         if restart:
             self._reschedule(request.id, now)
         self._wake()

@@ -53,17 +53,18 @@ class WorkMixin(ServiceBase):
             lifecycle.check_assign(request.status, is_leader=self.is_leader(actor))
             if request.owner == assignee:
                 return Change(request, False, f"{request.reference} is already {_mention(assignee)}'s.")
-            first = request.allocated_at is None
+            first, previous = request.allocated_at is None, request.owner
             s.execute(sa.update(Request).where(Request.id == request_id).values(
                 owner=assignee, status="claimed" if request.status == "open" else request.status,
                 allocated_at=request.allocated_at or now, updated_at=now, next_check_at=None))
             s.refresh(request)
-            self._allocated(s, request, actor=assignee, by=actor, now=now, source="slack", first=first)
+            self._allocated(s, request, actor=assignee, by=actor, now=now, source="slack", first=first,
+                            previous=previous)
         self._wake()
         return Change(request, True, f"Assigned {request.reference} to {_mention(assignee)}.")
 
     def _allocated(self, s, request: Request, *, actor: str, by: str, now: datetime, source: str,
-                   first: bool = True) -> None:
+                   first: bool = True, previous: str | None = None) -> None:
         kind = EventKind.CLAIMED if actor == by else EventKind.ASSIGNED
         text = (f"{_mention(actor)} took this request." if kind == EventKind.CLAIMED
                 else f"{_mention(by)} assigned this request to {_mention(actor)}.")
@@ -73,12 +74,13 @@ class WorkMixin(ServiceBase):
                            late=late)
             s.flush()
             summary.record_allocation(s, request, self.config, now=now, late=late)
-        self._record(
+        event = self._record(
             s, request, kind=kind, actor=by, source=source, now=now, thread=text, to=actor,
             gitlab={"add_labels": ["SA Triaged"], "remove_labels": [], "assignee": actor},
             dms=[{"user": request.requester, "text": f"{_mention(actor)} has your request "
                   f"*{request.reference}* ({escape(request.customer_name)})."}],
         )
+        self._salesforce_owner_changed(s, request, owner=actor, previous=previous, event_id=event.id, now=now)
 
     def unclaim(self, request_id: int, actor: str, *, now: datetime | None = None) -> Change:
 
@@ -90,14 +92,17 @@ class WorkMixin(ServiceBase):
             if actor != request.owner and not self.is_leader(actor):
                 raise NotAllowed("Only the SA who has this request, or a leader, can return it to the queue.")
 
+            previous = request.owner
             s.execute(sa.update(Request).where(Request.id == request_id).values(
                 owner=None, status="open", allocated_at=None, updated_at=now))
             s.refresh(request)
             # Back in the queue, it needs an SA again: the clock runs on from where it stopped.
             repo.add_event(session=s, request_id=request.id, kind=EventKind.SLA_START, source="system", at=now)
-            self._record(s, request, kind=EventKind.UNCLAIMED, actor=actor, source="slack", now=now,
-                         thread=f"{_mention(actor)} returned this request to the queue.",
-                         gitlab={"add_labels": [], "remove_labels": list(BOARD_LISTS), "assignee": None})
+            event = self._record(s, request, kind=EventKind.UNCLAIMED, actor=actor, source="slack", now=now,
+                                 thread=f"{_mention(actor)} returned this request to the queue.",
+                                 gitlab={"add_labels": [], "remove_labels": list(BOARD_LISTS),
+                                         "assignee": None})
+            self._salesforce_owner_changed(s, request, owner=None, previous=previous, event_id=event.id, now=now)
         self._reschedule(request_id, now)
         self._wake()
         return Change(request, True, f"{request.reference} is back in the queue.")

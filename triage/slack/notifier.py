@@ -77,6 +77,8 @@ def card_data(request: Request, config: Config, *, events: Sequence[RequestEvent
         short_notice=bool(policy and policy.short_notice(request.request_type, f.event_date, request.created_at)),
         opportunity_sa=earlier.detail.get("sa") if earlier else None,
         opportunity_sa_ref=earlier.detail.get("earlier") if earlier else None,
+        salesforce_verified=request.salesforce_verified, technical_outcome=request.technical_outcome,
+        outcome_evidence=request.outcome_evidence,
     )
 
 

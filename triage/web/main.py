@@ -47,11 +47,17 @@ def _health(settings: Settings, services: Services) -> dict[str, Any]:
         backlog = {"ok": oldest_error is None, "detail": detail}
     except Exception as e:  # noqa: BLE001 - report, don't raise
         backlog = {"ok": False, "detail": f"unreadable: {e.__class__.__name__}"}
+    # Salesforce is optional: unset is not a fault (opportunity ids are then checked by format only).
+    salesforce = ({"ok": True, "detail": f"configured, logging in at {settings.salesforce_login_url}"}
+                  if settings.salesforce_configured else
+                  {"ok": True, "detail": "not configured (optional): set SALESFORCE_CLIENT_ID and "
+                                        "SALESFORCE_CLIENT_SECRET"})
     queues = len(settings.config.queues)
     status = "ok" if database["ok"] and slack["ok"] and gitlab["ok"] and queues else (
         "degraded" if database["ok"] else "down")
     return {"status": status, "database": database, "slack": slack, "gitlab": gitlab,
-            "outbox": backlog, "queues": {"ok": queues > 0, "detail": f"{queues} configured" if queues else
+            "salesforce": salesforce, "outbox": backlog,
+            "queues": {"ok": queues > 0, "detail": f"{queues} configured" if queues else
                        "none configured: copy triage.example.toml to the TRIAGE_CONFIG path"}}
 
 
@@ -86,6 +92,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, worker
     config = settings.config  # invalid config fails here, with one readable message naming the key
     engine = make_engine(settings.database_url)
     services = Services(settings, engine)
+    from triage.worker import build_crm
+
+    services.set_crm(build_crm(settings))  # None without SALESFORCE_* settings: ids are checked by format only
 
     bolt = None
     if settings.slack_configured:

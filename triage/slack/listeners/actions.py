@@ -22,6 +22,7 @@ from triage.core.errors import AlreadyClaimed, LifecycleError
 from triage.services import Services
 from triage.slack.listeners import bind, run
 from triage.slack.listeners.directory import SaDirectory
+from triage.slack.listeners.views import outcome_view
 from triage.slack.notifier import LINK_GITLAB_ACTION
 from triage.slack.payloads import db_id
 
@@ -52,9 +53,12 @@ async def tell(client, body: dict[str, Any], text: str) -> None:
         log.warning("could not tell %s: %s", user, text, exc_info=True)
 
 
-async def guarded(body, client, services: Services, fn, *args, ask_breach: bool = False) -> None:
+async def guarded(body, client, services: Services, fn, *args, ask_breach: bool = False,
+                  ask_outcome: bool = False) -> None:
     """Run a service call; domain refusals become a short ephemeral message. With `ask_breach`, a change
-    that allocated or finished a request after its deadline opens the breach reason modal."""
+    that allocated or finished a request after its deadline opens the breach reason modal; else, with
+    `ask_outcome` (marked done), the technical outcome modal (a trigger_id opens one modal; the card's
+    "Record outcome" button opens it later)."""
     try:
         change = await run(fn, *args)
     except AlreadyClaimed as e:
@@ -68,10 +72,12 @@ async def guarded(body, client, services: Services, fn, *args, ask_breach: bool 
         elif ask_breach and await run(services.needs_breach_reason, change.request.id):
             await client.views_open(trigger_id=body["trigger_id"], view=breach_reason_modal(
                 str(change.request.id), reference=change.request.reference))
+        elif ask_outcome and change.changed:
+            await client.views_open(trigger_id=body["trigger_id"], view=outcome_view(change.request))
 
 
 async def open_modal(body, client, services: Services, sas: SaDirectory | None, builder, *,
-                     sa_only: str | None = None, allowed=None) -> None:
+                     sa_only: str | None = None, allowed=None, view_of=None) -> None:
     """Open one of the small modals about the clicked request. `sa_only` names the act when only the
     queue's SAs may do it; `allowed(user, request)` -> (ok, why not) for other rules."""
     request_id, user = action_request_id(body), body["user"]["id"]
@@ -87,11 +93,20 @@ async def open_modal(body, client, services: Services, sas: SaDirectory | None, 
         if not ok:
             await tell(client, body, why_not)
             return
-    await client.views_open(trigger_id=body["trigger_id"],
-                            view=builder(str(request_id), reference=request.reference))
+    view = view_of(request) if view_of is not None else builder(str(request_id), reference=request.reference)
+    await client.views_open(trigger_id=body["trigger_id"], view=view)
 
 
 # ---- the handlers
+
+async def record_outcome(ack, body, client, services: Services):
+    """The done card's button: the SA records the outcome later, a leader corrects it."""
+    await ack()
+    await open_modal(body, client, services, None, None, allowed=lambda user, request: (
+        request.status == "done" and services.may_record_outcome(request, user),
+        "The technical outcome is recorded by the SA who had the request, once it is done; a leader may "
+        "correct it."), view_of=outcome_view)
+
 
 async def open_issue(ack):  # a link button: Slack opens the URL, we only acknowledge
     await ack()
@@ -152,7 +167,7 @@ async def status(ack, body, client, services: Services):
     if rid is None:
         return
     await guarded(body, client, services, services.set_status, rid, body["user"]["id"], new_status,
-                  ask_breach=new_status == "done")
+                  ask_breach=new_status == "done", ask_outcome=new_status == "done")
 
 
 async def needs_info(ack, body, client, services: Services, sas: SaDirectory):
@@ -193,4 +208,5 @@ def register(app: AsyncApp, services: Services, sas: SaDirectory | None = None) 
     app.action(ActionId.DECLINE.value)(bind(decline, services=services, sas=sas))
     app.action(ActionId.ANSWER.value)(bind(answer, services=services))
     app.action(ActionId.RECORD_BREACH_REASON.value)(bind(record_breach, services=services))
+    app.action(ActionId.RECORD_OUTCOME.value)(bind(record_outcome, services=services))
     app.action(LINK_GITLAB_ACTION)(bind(link_gitlab))

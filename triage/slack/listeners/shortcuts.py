@@ -16,6 +16,7 @@ from triage.core.salesforce import find_opportunity_id
 from triage.services import Services
 from triage.slack.forms import ModalMeta
 from triage.slack.listeners import bind, run
+from triage.slack.listeners.views import prefill_from_salesforce
 
 SENTENCE_WORDS = 6
 PREFILL_WAIT_SECONDS = 0.3
@@ -43,12 +44,12 @@ def prefill_from_message(text: str) -> dict[str, Any]:
 
 
 @lru_cache(maxsize=64)
-def blank_modal(queues: tuple[tuple[str, str], ...], queue: str | None) -> dict[str, Any]:
+def blank_modal(queues: tuple[tuple[str, str], ...], queue: str | None, lookup: bool = False) -> dict[str, Any]:
     """The global shortcut's modal is the same for everyone but the default queue: built once per
     (queues, default), since building 18 blocks is a noticeable part of the 3-second window under load.
     Callers must not modify the returned dict."""
     return request_modal(request_type="opportunity", queues=queues, initial={"queue": queue} if queue else {},
-                         private_metadata=ModalMeta().dump())
+                         private_metadata=ModalMeta().dump(), lookup_opportunity=lookup)
 
 
 async def open_modal(body: dict, client, services: Services, initial: dict[str, Any], meta: ModalMeta) -> None:
@@ -63,11 +64,16 @@ async def open_modal(body: dict, client, services: Services, initial: dict[str, 
         last = None
     if last:
         initial.setdefault("queue", last)
-    view = (blank_modal(tuple(queues), initial.get("queue")) if set(initial) <= {"queue"} and not
+    lookup = services.crm is not None
+    view = (blank_modal(tuple(queues), initial.get("queue"), lookup) if set(initial) <= {"queue"} and not
             meta.source_channel else
             request_modal(request_type="opportunity", queues=queues, initial=initial,
-                          private_metadata=meta.dump()))
-    await client.views_open(trigger_id=body["trigger_id"], view=view)
+                          private_metadata=meta.dump(), lookup_opportunity=lookup))
+    resp = await client.views_open(trigger_id=body["trigger_id"], view=view)
+    if lookup and initial.get("opportunity") and resp.get("ok"):
+        # The modal opens first (the trigger_id lasts 3 s); then what Salesforce has fills it in.
+        await prefill_from_salesforce(services, client, resp["view"], values={"request_type": "opportunity",
+                                                                             **initial})
 
 
 async def sa_request(ack, body, client, services: Services):

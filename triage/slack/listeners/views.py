@@ -1,5 +1,7 @@
-"""Modal submissions. The request modal: switching type, validating before the ack, storing on submit.
-The small modals about a request (needs info, decline, answer, breach reason) and the GitLab username one."""
+"""Modal submissions. The request modal: switching type, the Salesforce lookup as the opportunity id is
+typed, validating (and checking the opportunity in Salesforce) before the ack, storing on submit.
+The small modals about a request (needs info, decline, answer, breach reason, technical outcome) and the
+GitLab username one."""
 
 from __future__ import annotations
 
@@ -10,11 +12,14 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 
 from blocks.ids import CallbackId, Field, Input
+from blocks.outcome_modal import outcome_modal
 from blocks.request_modal import request_modal
 from blocks.small_modals import text_modal
 from blocks.text import escape, link
 from triage.core import fields
-from triage.core.errors import DeliveryError, LifecycleError, NotAllowed
+from triage.core.errors import DeliveryError, LifecycleError, NotAllowed, ValidationFailed
+from triage.core.opportunity import validate_outcome
+from triage.core.salesforce import InvalidSalesforceId, parse_opportunity_id
 from triage.services import Duplicate, Services
 from triage.slack.forms import ModalMeta, read_state
 from triage.slack.listeners import bind, run
@@ -35,6 +40,11 @@ def queue_choices(services: Services) -> list[tuple[str, str]]:
     return [(q.key, q.name) for q in services.config.queues]
 
 
+def form(services: Services, **kw: Any) -> dict[str, Any]:
+    """The request modal, with the opportunity lookup on when Salesforce is configured."""
+    return request_modal(queues=queue_choices(services), lookup_opportunity=services.crm is not None, **kw)
+
+
 # ---- the request modal
 
 async def switch_type(ack, body, client, services: Services):
@@ -45,8 +55,8 @@ async def switch_type(ack, body, client, services: Services):
     new_type = values.get("request_type") or "opportunity"
     if new_type not in fields.REQUEST_TYPES:
         return
-    modal = request_modal(request_type=new_type, queues=queue_choices(services), initial=values,
-                          private_metadata=view.get("private_metadata") or "")
+    modal = form(services, request_type=new_type, initial=values,
+                 private_metadata=view.get("private_metadata") or "")
     # hash: if the AE changed the type twice quickly, the older update loses instead of the newer.
     await client.views_update(view_id=view["id"], hash=view.get("hash"), view=modal)
 
@@ -59,24 +69,89 @@ async def submit(ack, body, view, services: Services):
     # "Not in the past" is judged by the queue's calendar day; an event sooner than its SLA is accepted.
     result = fields.validate(values, now=services.now(), queue_keys=services.config.queue_keys,
                              tz=queue.tz if queue else UTC)
-    if result.errors:
-        await ack(response_action="errors", errors=result.errors)
+    errors = dict(result.errors)
+    verified = None
+    if "opportunity" not in errors and values.get("opportunity"):
+        # The opportunity is checked where it lives, within [salesforce] lookup_seconds (the check never
+        # raises: Salesforce down or slow means "not verified", never a refusal), and cached briefly.
+        check = await run(services.check_opportunity, values.get("opportunity"),
+                          request_type=result.cleaned.get("request_type") or "opportunity")
+        verified = check.verified
+        if check.error:
+            errors["opportunity"] = check.error
+    if errors:
+        await ack(response_action="errors", errors=errors)
         return
     # The AE's name comes with the submission, so filing the issue needs no Slack call.
     cleaned = {**result.cleaned, "requester_name": body["user"].get("name") or body["user"].get("username")}
     res = await run(services.submit_unless_duplicate, submission_key=view["id"], requester=user,
-                    cleaned=cleaned, duplicate_ok=meta.duplicate_ok)
+                    cleaned=cleaned, duplicate_ok=meta.duplicate_ok, salesforce_verified=verified)
     if isinstance(res, Duplicate):
         meta.duplicate_ok = res.request_id
-        await ack(response_action="update", view=request_modal(
-            request_type=cleaned["request_type"], queues=queue_choices(services), initial=values,
+        await ack(response_action="update", view=form(
+            services, request_type=cleaned["request_type"], initial=values,
             private_metadata=meta.dump(), duplicate_notice=duplicate_text(res)))
         return
+    unverified = ("\n\n:warning: Salesforce did not answer in time, so the opportunity is not verified; the card "
+                  "says so." if verified is False else "")
     await ack(response_action="update", view=text_modal(
         "Request saved",
         f"*{res.reference}* is saved. In a few seconds it will be on the GitLab board and in the queue's "
         "channel, and you'll get a DM with both links. If GitLab or Slack is slow it waits and lands "
-        "by itself: nothing to redo."))
+        "by itself: nothing to redo." + unverified))
+
+
+def merge_prefill(values: dict[str, Any], prefill: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
+    """What the AE typed wins; Salesforce fills only the fields still empty. Returns (values, filled)."""
+    out = dict(values)
+    filled = []
+    for key, value in prefill.items():
+        if not str(out.get(key) or "").strip():
+            out[key] = value
+            filled.append(key)
+    return out, filled
+
+
+async def prefill_from_salesforce(services: Services, client, view: dict[str, Any], *, typed: str | None = None,
+                                  values: dict[str, Any] | None = None) -> None:
+    """Look the opportunity up and redraw the modal with what Salesforce has (or what is wrong with it).
+
+    `values` are the form's values when the view has no state yet (just opened); else the state is read."""
+    values = dict(values) if values is not None else read_state((view.get("state") or {}).get("values") or {})
+    if typed is not None:
+        values["opportunity"] = typed
+    try:
+        parse_opportunity_id(values.get("opportunity") or "")
+    except InvalidSalesforceId:
+        return  # not a whole id yet (still typing)
+    request_type = values.get("request_type") or "opportunity"
+    check = await run(services.check_opportunity, values.get("opportunity"), request_type=request_type)
+    if check.verified is None:
+        return  # Salesforce is not configured
+    if check.verified is False:
+        notice, merged = "Salesforce did not answer in time, so nothing was filled in; you can still submit.", values
+    elif check.error:
+        notice, merged = check.error + ".", values
+    else:
+        merged, filled = merge_prefill(values, check.prefill)
+        if not filled:
+            return  # nothing to add: leave the AE's form alone
+        notice = None
+    if request_type not in fields.REQUEST_TYPES:
+        return
+    modal = form(services, request_type=request_type, initial=merged,
+                 private_metadata=view.get("private_metadata") or "", duplicate_notice=notice)
+    # hash: if the AE changed the form meanwhile (another update won), this one loses instead.
+    resp = await client.views_update(view_id=view["id"], hash=view.get("hash"), view=modal)
+    if not resp.get("ok"):
+        log.info("Salesforce prefill: views.update refused: %s", resp.get("error"))
+
+
+async def opportunity_typed(ack, body, client, services: Services):
+    """The opportunity input dispatches as the AE types or presses Enter (only with Salesforce configured)."""
+    await ack()
+    action = (body.get("actions") or [{}])[0]
+    await prefill_from_salesforce(services, client, body["view"], typed=action.get("value"))
 
 
 # ---- the small modals' submissions
@@ -150,10 +225,38 @@ async def gitlab_username_submit(ack, body, view, services: Services):
     await ack()
 
 
+async def outcome_submit(ack, body, view, services: Services):
+    values = read_state(view["state"]["values"])
+    outcome, evidence = values.get(Input.OUTCOME.value), values.get(Input.EVIDENCE.value)
+    errors = validate_outcome(outcome, evidence)
+    request_id = meta_request_id(view)
+    if errors or request_id is None:
+        await ack(response_action="errors", errors=errors or {Input.OUTCOME.value: "That request no longer exists."})
+        return
+    try:
+        await run(services.record_outcome, request_id, body["user"]["id"], outcome, evidence)
+    except ValidationFailed as e:
+        await ack(response_action="errors", errors=e.errors)
+        return
+    except LifecycleError as e:
+        await ack(response_action="errors", errors={Input.OUTCOME.value: str(e)})
+        return
+    await ack()
+
+
+def outcome_view(request) -> dict[str, Any]:
+    """The outcome modal for a stored request (what it says now, when a leader corrects it)."""
+    return outcome_modal(str(request.id), reference=request.reference, customer=request.customer_name,
+                         outcome=request.technical_outcome, evidence=request.outcome_evidence,
+                         correcting=request.technical_outcome is not None)
+
+
 def register(app: AsyncApp, services: Services, sas: SaDirectory | None = None) -> None:
     sas = sas or SaDirectory(services)
     app.action(Field.REQUEST_TYPE.value)(bind(switch_type, services=services))
+    app.action(Field.OPPORTUNITY.value)(bind(opportunity_typed, services=services))
     app.view(CallbackId.SA_REQUEST_MODAL.value)(bind(submit, services=services))
+    app.view(CallbackId.OUTCOME_MODAL.value)(bind(outcome_submit, services=services))
     app.view(CallbackId.NEEDS_INFO_MODAL.value)(bind(needs_info_submit, services=services, sas=sas))
     app.view(CallbackId.DECLINE_MODAL.value)(bind(decline_submit, services=services, sas=sas))
     app.view(CallbackId.ANSWER_MODAL.value)(bind(answer_submit, services=services))
