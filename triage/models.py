@@ -233,3 +233,14 @@ class ViewSubmission(SQLModel, table=True):
     view_id: str = Field(primary_key=True, max_length=64)
     callback_id: str = Field(max_length=64)
     received_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False))
+
+
+class HomeViewer(SQLModel, table=True):
+    """Someone who has opened the app's Home tab, and the queues they work as an SA then: when a request
+    they would see there changes, their Home is published again (only theirs, not everyone's)."""
+
+    __tablename__ = "home_viewer"
+
+    slack_user: str = Field(primary_key=True, max_length=32)
+    sa_queues: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
+    opened_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False))

@@ -48,6 +48,8 @@ class Kind(StrEnum):
     # Slack's users.info for an SA's email, queued in the request's GitLab lane just before the update that
     # assigns them, so the GitLab step itself talks to GitLab only.
     LOOKUP_SA_EMAIL = "lookup_sa_email"
+    # views.publish of one person's App Home, after a change they would see there.
+    PUBLISH_HOME = "publish_home"
     # Salesforce's, delivered by `CrmMixin.deliver_salesforce_due` (they need the Crm port, which only a
     # process with Salesforce settings has), in the request's Salesforce lane.
     SALESFORCE_VERIFY = "salesforce_verify"
@@ -65,6 +67,7 @@ class Lane(StrEnum):
     # change before the card is up), or neither would ever go.
     CARD = "card"
     SALESFORCE = "salesforce"
+    HOME = "home"  # one person's App Home (keyed by the user, not the request): never waits behind a card
 
 
 GITLAB_KINDS = frozenset({Kind.CREATE_ISSUE, Kind.GITLAB_UPDATE, Kind.GITLAB_NOTE})

@@ -82,3 +82,33 @@ def test_app_home_for_an_ae_shows_their_requests(slack_app, fake_slack, history)
     assert "Requests you filed" in text and "Your open claims" not in text and "SLA summary" not in text
     assert f"SAR-{ids['R4']}*" in text and "declined" in text
     assert f"SAR-{ids['R3']}*" not in text  # AE2 filed that one
+
+
+def test_an_open_home_is_published_again_when_what_it_shows_changes(slack_app, fake_slack, history,
+                                                                     history_settings):
+    """SA1 and the AE have their Home open; a claim in SA1's queue republishes both, once each, and nobody
+    who never opened the Home gets one."""
+    from datetime import UTC, datetime
+
+    from tests.leaders.conftest import web_settings
+    from triage.worker import run_once
+
+    services, ids = history
+    for user, ts in ((SA1, "1762689600.000400"), (AE, "1762689600.000500")):
+        post_event(slack_app, {"type": "app_home_opened", "user": user, "channel": "D0X", "tab": "home",
+                               "event_ts": ts})
+        wait_for(lambda u=user: fake_slack.home_view(u), what=f"{user}'s first home")
+    wait_for(lambda: len(fake_slack.calls_to("views.publish")) == 2, what="both first publishes")
+    before = _text(fake_slack.home_view(SA1)["blocks"]).split("Unclaimed in your queues")[1]
+    assert f"SAR-{ids['R7']}*" in before
+
+    services.claim(ids["R7"], SA1)
+    run_once(web_settings(history_settings, fake_slack), datetime.now(UTC))
+
+    published = [c.args["user_id"] for c in fake_slack.calls_to("views.publish")]
+    assert services.get(ids["R7"]).requester == AE
+    assert sorted(published[2:]) == sorted([SA1, AE])  # the leader never opened the Home: not published
+    claims, unclaimed = _text(fake_slack.home_view(SA1)["blocks"]).split("Unclaimed in your queues")
+    assert f"SAR-{ids['R7']}*" in claims and f"SAR-{ids['R7']}*" not in unclaimed
+    run_once(web_settings(history_settings, fake_slack), datetime.now(UTC))  # nothing new: nothing again
+    assert len(fake_slack.calls_to("views.publish")) == len(published)

@@ -182,6 +182,7 @@ class Services(WorkMixin, BoardMixin, DeliveryMixin, CrmMixin, OutcomesMixin):
                 outbox.enqueue(s, kind=outbox.Kind.CREATE_ISSUE, request_id=request.id, now=now,
                                key=("create_issue", request.id))
                 self._salesforce_after_submit(s, request, now)
+                self._refresh_homes(s, request, key=("new", request.id), now=now)
         except IntegrityError:
             # The same modal again (Slack retry, double click): hand back what the first one stored.
             with session_scope(self.engine) as s:

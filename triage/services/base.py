@@ -7,14 +7,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from triage import outbox, repo
 from triage.config import Config
 from triage.core.errors import InvalidTransition
-from triage.db import read_scope
-from triage.models import Request, RequestEvent, ViewSubmission
+from triage.db import read_scope, session_scope
+from triage.models import HomeViewer, Request, RequestEvent, ViewSubmission
 
 NOTE_MARKER = "<!-- triage-note -->"  # on the app's own GitLab notes, so their Note Hooks post nothing
 RECONCILE_INTERVAL = timedelta(minutes=5)  # how often drift repair reads each board
@@ -94,5 +95,29 @@ class ServiceBase:
         for i, dm in enumerate(dms):
             outbox.enqueue(s, kind=outbox.Kind.DM, key=("dm", *key, i),
                            request_id=request.id, payload=dm, now=now)
+        self._refresh_homes(s, request, key=key, now=now, also=(actor,) if source == "slack" else ())
         return event
+
+    # -- the App Home of the people a change concerns
+
+    def home_opened(self, user: str, sa_queues: Sequence[str], *, now: datetime | None = None) -> None:
+        """Remember that `user` looks at the Home tab (and the queues they work as an SA), so their Home is
+        published again when a request they would see there changes."""
+        now = now or self.now()
+        with session_scope(self.engine) as s:
+            viewer = s.get(HomeViewer, user) or HomeViewer(slack_user=user)
+            viewer.sa_queues, viewer.opened_at = list(sa_queues), now
+            s.add(viewer)
+
+    def _refresh_homes(self, s, request: Request, *, key: tuple, now: datetime,
+                       also: Sequence[str | None] = ()) -> None:
+        """Queue a views.publish for every Home viewer who sees this request: its AE, its SA, whoever acted,
+        the SAs of its queue, and the leaders. People who never opened the Home get nothing."""
+        concerned = {request.requester, request.owner, *also, *self.config.slack.leaders} - {None}
+        viewers = s.execute(sa.select(HomeViewer.slack_user, HomeViewer.sa_queues)).all()
+        for user, queues in viewers:
+            if user in concerned or request.queue in (queues or ()):
+                outbox.enqueue(s, kind=outbox.Kind.PUBLISH_HOME, key=("home", user, *key), request_id=request.id,
+                               lane=outbox.Lane.HOME, lane_key=user,
+                               payload={"user": user, "sa_queues": list(queues or ())}, now=now)
 

@@ -21,6 +21,7 @@ from triage.core.labels import labels_for_new_request
 from triage.core.lifecycle import CLOSED_STATUSES
 from triage.db import session_scope
 from triage.models import EventKind, OutboxEntry, Request, UserLink
+from triage.services import summary
 from triage.services.base import NOTE_MARKER, ServiceBase
 from triage.services.ports import Notifier, Tracker
 
@@ -393,6 +394,14 @@ class DeliveryMixin(ServiceBase):
                 s.add(link)
             outbox.complete(s, entry.id, now=now)
 
+    def _do_publish_home(self, entry: OutboxEntry, *, notifier: Notifier, now: datetime, **_: Any) -> None:
+        """The person's Home as it is now (what changed since the entry was queued included)."""
+        user = entry.payload["user"]
+        content = summary.home_content(self.engine, self.config, user, sa_queues=entry.payload.get("sa_queues", ()),
+                                       now=now)
+        notifier.publish_home(user, content, now)
+        self._complete(entry, now)
+
     def _do_ask_gitlab_username(self, entry: OutboxEntry, *, notifier: Notifier, now: datetime, **_: Any) -> None:
         notifier.ask_gitlab_username(self._load(entry), entry.payload["user"], entry.payload.get("why", ""))
         self._complete(entry, now)
@@ -422,6 +431,7 @@ HANDLERS: dict[outbox.Kind, Handler] = {
     K.DM: Handler(DeliveryMixin._do_dm, slack=True),
     K.ASK_GITLAB_USERNAME: Handler(DeliveryMixin._do_ask_gitlab_username, slack=True),
     K.LOOKUP_SA_EMAIL: Handler(DeliveryMixin._do_lookup_sa_email, slack=True),
+    K.PUBLISH_HOME: Handler(DeliveryMixin._do_publish_home, slack=True),
 }
 # Every kind has exactly one way out: a handler here, or Salesforce's delivery (triage.services.crm).
 assert set(HANDLERS) | outbox.SALESFORCE_KINDS == set(outbox.Kind) and not set(HANDLERS) & outbox.SALESFORCE_KINDS

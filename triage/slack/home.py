@@ -1,8 +1,9 @@
 """The App Home: who sees what (leaders, SAs, AEs) and its publication with views.publish.
 
 When it refreshes: Slack sends app_home_opened each time someone opens the app's Home tab, and the
-app publishes a fresh view then, so what a person sees is computed when they look (claims, status
-changes and new requests since the last look included).
+app publishes a fresh view then. It also remembers who has opened it (and the queues they work as an
+SA), and when a request such a person would see changes (a new request in their queue, a claim, a status
+change, their own request moving on), the worker publishes their Home again through the outbox.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 from slack_sdk.errors import SlackClientError
 
 from blocks.home import home_view
+from triage.config import Config
 from triage.services import Services
 from triage.services import summary as sm
 
@@ -37,7 +39,12 @@ def build_home(services: Services, user: str, sa_queues: list[str], now: datetim
     """The view for one person (blocking: SQL)."""
     now = now or datetime.now(UTC)
     content = sm.home_content(services.engine, services.config, user, sa_queues=sa_queues, now=now)
-    names = {q.key: q.name for q in services.config.queues}
+    return render_home(content, services.config, now)
+
+
+def render_home(content: sm.HomeContent, config: Config, now: datetime) -> dict:
+    """The Home view of what `summary.home_content` found (also how the worker republishes it)."""
+    names = {q.key: q.name for q in config.queues}
     return home_view(summary=content.summary, late=content.late, claims=content.claims,
                      unclaimed=content.unclaimed, mine=content.mine, queue_names=names,
                      updated=now.strftime("%a %d %b %H:%M UTC"))

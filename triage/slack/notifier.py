@@ -19,6 +19,7 @@ from triage.core import sla
 from triage.core.errors import Rejected, RetryLater
 from triage.models import Request, RequestEvent
 from triage.services import SlackUser
+from triage.slack.home import render_home  # the same view the app_home_opened listener publishes
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +172,9 @@ class SlackNotifier:
     def dm_needs_info(self, request: Request, question: str, asked_by: str | None) -> None:
         call(self.client.chat_postMessage, channel=request.requester,
              **needs_info_dm(request.reference, str(request.id), question, asked_by))
+
+    def publish_home(self, user: str, content: Any, now: datetime) -> None:
+        call(self.client.views_publish, user_id=user, view=render_home(content, self.config, now))
 
     def ask_gitlab_username(self, request: Request, user: str, why: str) -> None:
         """Ask the SA, once and only them, for their GitLab username (the claim stands meanwhile)."""

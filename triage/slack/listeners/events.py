@@ -19,6 +19,8 @@ async def home_opened(ack, event, client, *, services: Services, sas: SaDirector
     queues = await sa_queues_of(services, sas, client, user)
     view = await run(build_home, services, user, queues)
     await client.views_publish(user_id=user, view=view)
+    # Remembered, so the worker publishes this Home again when something on it changes.
+    await run(services.home_opened, user, queues)
 
 
 def register(app: AsyncApp, services: Services, sas: SaDirectory) -> None:
