@@ -24,8 +24,8 @@ __all__ = [
     "WinRate",
     "check_opportunity",
     "missing_values",
-    "validate_outcome",
     "technical_line",
+    "validate_outcome",
     "win_rate",
 ]
 
