@@ -31,7 +31,8 @@ def test_the_summary_json_carries_both_win_rates_per_queue_and_sa(outcomes, web)
     queues = {q["queue"]: q["technical"] for q in body["queues"]}
     assert (queues["amer-east"]["win_rate"], queues["amer-east"]["win_rate_excluding_withdrawals"]) == (0.5, 0.6667)
     assert queues["amer-east"]["time_to_outcome_days"] == {"p50": 2.0, "p90": 4.0}
-    assert (queues["emea"]["technical_wins"], queues["emea"]["not_applicable"], queues["emea"]["win_rate"]) == (1, 1, 1.0)
+    emea = queues["emea"]
+    assert (emea["technical_wins"], emea["not_applicable"], emea["win_rate"]) == (1, 1, 1.0)
     sas = {s["slack_user"]: s["technical"] for s in body["sas"]}
     assert (sas[SA1]["technical_wins"], sas[SA1]["technical_losses"], sas[SA1]["withdrew"]) == (1, 1, 1)
     assert (sas[SA1]["win_rate"], sas[SA1]["win_rate_excluding_withdrawals"]) == (0.3333, 0.5)

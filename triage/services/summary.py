@@ -11,7 +11,9 @@ was claimed and returned to the queue counts again only once it is re-allocated.
 the SLA clock's working time from submission to allocation, paused time (waiting on the AE) and the
 span an SA held it before handing it back excluded; it is stored on the request when it is allocated
 (`record_allocation`), so summaries aggregate a column. ``attainment`` is
-``allocated_within_sla / allocated``, None when nothing was allocated.
+``allocated_within_sla / allocated``, None when nothing was allocated. Totals, each queue, type and SA
+also carry ``technical``: the technical win figures of ``services/outcomes.py`` (``technical_figures``,
+read in the same transaction, over the same period and queues), so every view shows the same win rates.
 
 Everything is SQL aggregates over the ``request`` table's ``created_at`` index: no query loads every
 row into Python. Percentiles use PostgreSQL's ``percentile_cont``; SQLite has none, so there the
