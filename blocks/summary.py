@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from blocks.text import SECTION_TEXT_MAX, clip, escape, link, mrkdwn, plain, user
+from triage.core.opportunity import technical_line
 
 _REASONS = {"capacity": "No SA had capacity", "no_context": "Request lacked context",
             "late_triage": "Seen too late", "other": "Other"}
@@ -60,6 +61,23 @@ def lines_section(title: str, lines: Sequence[Any], *, empty: str,
     return blocks
 
 
+def technical_blocks(data: Mapping[str, Any], names: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Technical win rates, all queues, each queue and each SA: the honest rate beside the one that leaves
+    withdrawals out, with the counts behind both and the time from request to outcome."""
+    total = technical_line(data["totals"].get("technical"))
+    if total is None:
+        return []
+    lines = [f"*All queues*: {total}"]
+    for q in data["queues"]:
+        if (text := technical_line(q.get("technical"))) is not None:
+            lines.append(f"*{escape(names.get(q['queue'], q.get('name') or q['queue']))}*: {text}")
+    for s in data["sas"]:
+        if (text := technical_line(s.get("technical"))) is not None:
+            lines.append(f"{user(s['slack_user'])}: {text}")
+    return [{"type": "section", "text": mrkdwn(clip("*Technical wins* (requests received in the period)\n"
+                                                     + "\n".join(lines), SECTION_TEXT_MAX))}]
+
+
 def summary_blocks(data: Mapping[str, Any], *, title: str = "SLA summary",
                    late: Sequence[Any] = (), queue_names: Mapping[str, str] | None = None,
                    dashboard_url: str | None = None) -> list[dict[str, Any]]:
@@ -82,6 +100,7 @@ def summary_blocks(data: Mapping[str, Any], *, title: str = "SLA summary",
         load = "\n".join(f"{user(s['slack_user'])}: {s['open']} open · {s['allocated']} allocated in the period"
                          for s in sas)
         blocks.append({"type": "section", "text": mrkdwn("*Most loaded SAs*\n" + load)})
+    blocks += technical_blocks(data, names)
     reasons = [(k, v) for k, v in data["breach_reasons"].items() if v]
     unrecorded = data.get("breach_reasons_unrecorded") or 0
     if reasons or unrecorded:

@@ -109,3 +109,9 @@ def slash(client, user: str, text: str = ""):
         "channel_name": "leaders", "user_id": user, "user_name": "someone", "command": "/sa-sla", "text": text,
         "api_app_id": "A0TRIAGE", "response_url": "https://hooks.slack.com/commands/T0001/1/x",
         "trigger_id": "1.1.x"})
+
+
+@pytest.fixture
+def outcomes(history) -> dict[str, int]:
+    """The seeded week plus requests ended in technical outcomes (seed.OUTCOMES)."""
+    return seeded.seed_outcomes(history[0])

@@ -79,3 +79,38 @@ def seed(services: Services) -> dict[str, int]:
     ids["R7"] = submit(services, at(8, 23, 30), "r7", customer_name="Cyberdyne")
     ids["R8"] = submit(services, at(9, 0), "r8", customer_name="Soylent")
     return ids
+
+
+# Technical outcomes, on requests of their own (added only by the tests about win rates, so the SLA figures
+# the other tests check stay as above). Received, SA, outcome, days from request to outcome:
+#
+#    W0   emea       Nov 1 20:00  SA2 technical_win       2   before the week: counts in 30d, not in the week
+#    W1   amer-east  Nov 3 08:00  SA1 technical_win       2
+#    W2   amer-east  Nov 3 09:00  SA1 technical_loss      3
+#    W3   amer-east  Nov 3 12:00  SA1 withdrew            1
+#    W4   amer-east  Nov 4 09:00  SA2 technical_win       4
+#    W5   emea       Nov 5 09:00  SA2 technical_win       2
+#    W6   emea       Nov 5 10:00  SA2 not_applicable      1
+#    W7   emea       Nov 6 09:00  SA2 done, no outcome yet
+#
+# The week, AMER East: 2 wins of 4 decided (1 withdrawal) = 50%, leaving withdrawals out 2 of 3 = 67%.
+OUTCOMES = [("W0", "emea", (1, 20), SA2, "technical_win", 2), ("W1", "amer-east", (3, 8), SA1, "technical_win", 2),
+            ("W2", "amer-east", (3, 9), SA1, "technical_loss", 3), ("W3", "amer-east", (3, 12), SA1, "withdrew", 1),
+            ("W4", "amer-east", (4, 9), SA2, "technical_win", 4), ("W5", "emea", (5, 9), SA2, "technical_win", 2),
+            ("W6", "emea", (5, 10), SA2, "not_applicable", 1), ("W7", "emea", (6, 9), SA2, None, 1)]
+
+
+def seed_outcomes(services: Services) -> dict[str, int]:
+    from datetime import timedelta
+
+    ids: dict[str, int] = {}
+    for ref, queue, (day, hour), sa_user, outcome, days in OUTCOMES:
+        received = at(day, hour)
+        ids[ref] = rid = submit(services, received, ref.lower(), queue=queue, customer_name=f"Customer {ref}")
+        services.claim(rid, sa_user, now=received + timedelta(hours=1))
+        ended = received + timedelta(days=days)
+        services.set_status(rid, sa_user, "done", now=ended)
+        if outcome:
+            services.record_outcome(rid, sa_user, outcome, "The CTO and the platform lead validated the "
+                                    "success criteria." if outcome != "not_applicable" else None, now=ended)
+    return ids

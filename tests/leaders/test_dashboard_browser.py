@@ -25,6 +25,7 @@ def test_a_leader_reads_the_dashboard_in_chromium(history, history_settings, fak
         assert page.inner_text("#attainment") == "50%"
         totals = page.inner_text("#totals")
         assert "8\nreceived" in totals and "2 of 4" in totals
+        assert "technical win rate" in totals and "leaving withdrawals out" in totals
         assert "Requests received 2026-11-02 to 2026-11-08" in page.inner_text("#period")
         queues = page.inner_text("#queues")
         assert "AMER East" in queues and "EMEA" in queues

@@ -46,6 +46,15 @@ def test_the_digest_says_what_leaders_need(history, history_settings, fake_slack
     assert "No SA had capacity 1 · Seen too late 1 · not recorded yet 1" in text
 
 
+def test_the_digest_gives_the_technical_win_rates(history, outcomes, history_settings, fake_slack):
+    run_once(worker_settings(history_settings, fake_slack), NOW)
+    [digest] = digests(fake_slack)
+    assert ("*Technical wins*: Technical win rate 60% (3 of 5, counting 1 withdrawal) · 75% leaving withdrawals out"
+            in digest["text"])
+    assert ("• *AMER East*: Technical win rate 50% (2 of 4, counting 1 withdrawal) · 67% leaving withdrawals out"
+            in digest["text"])
+
+
 def test_each_slot_is_sent_once_and_not_before_its_hour(history, history_settings, fake_slack):
     settings = worker_settings(history_settings, fake_slack)
     run_once(settings, SLOT - timedelta(minutes=1))

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 __all__ = [
     "OUTCOME_LABELS",
@@ -23,6 +24,7 @@ __all__ = [
     "WinRate",
     "check_opportunity",
     "missing_values",
+    "technical_line",
     "validate_outcome",
     "win_rate",
 ]
@@ -144,3 +146,37 @@ def win_rate(outcomes: Iterable[str]) -> WinRate:
             counts[Outcome(o)] += 1
     return WinRate(wins=counts[Outcome.TECHNICAL_WIN], losses=counts[Outcome.TECHNICAL_LOSS],
                    withdrew=counts[Outcome.WITHDREW], not_applicable=counts[Outcome.NOT_APPLICABLE])
+
+
+def _pct(v: float | None) -> str:
+    return f"{v * 100:.0f}%"
+
+
+def _days(v: float | None) -> str:
+    return f"{v:.1f} day" + ("" if v == 1 else "s")
+
+
+def technical_line(f: Mapping[str, Any] | None) -> str | None:
+    """The technical win figures in a leader's words, both rates side by side so the gap shows, e.g.
+    "Technical win rate 50% (2 of 4, counting 1 withdrawal) · 67% leaving withdrawals out · median 3.0 days
+    from request to outcome". None when nothing in the period has been done yet. Plain text (numbers only)."""
+    if not f or not (f.get("technical_wins", 0) + f.get("technical_losses", 0) + f.get("withdrew", 0)
+                     + f.get("not_applicable", 0) + f.get("done", 0)):
+        return None
+    wins, losses, withdrew = f["technical_wins"], f["technical_losses"], f["withdrew"]
+    decided = wins + losses + withdrew
+    if decided:
+        w = "withdrawal" if withdrew == 1 else "withdrawals"
+        text = f"Technical win rate {_pct(f['win_rate'])} ({wins} of {decided}, counting {withdrew} {w})"
+        text += (f" · {_pct(f['win_rate_excluding_withdrawals'])} leaving withdrawals out"
+                 if wins + losses else " · none won or lost outright")
+    else:
+        text = "Technical win rate – (no win, loss or withdrawal yet)"
+    if f.get("not_applicable"):
+        text += f" · {f['not_applicable']} not applicable"
+    if f.get("outcome_missing"):
+        text += f" · {f['outcome_missing']} done without an outcome"
+    t = f.get("time_to_outcome_days") or {}
+    if t.get("p50") is not None:
+        text += f" · median {_days(t['p50'])} from request to outcome (p90 {_days(t['p90'])})"
+    return text

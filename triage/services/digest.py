@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 
 from triage import outbox
 from triage.config import Config
+from triage.core.opportunity import technical_line
 from triage.core.slack_text import escape
 from triage.db import read_scope, session_scope
 from triage.models import OutboxEntry
@@ -78,6 +79,12 @@ def digest_text(engine: Engine, config: Config, period: sm.Period, now: datetime
         prev = prev_queues.get(q["queue"])
         lines.append(f"• *{escape(names.get(q['queue'], q['queue']))}*: {_pct(q)}, was {_pct(prev)}{_arrow(q, prev)}"
                      f" · {q['received']} received · {q['breached_open']} late and waiting")
+    tech = technical_line(t.get("technical"))
+    if tech is not None:
+        lines.append(f"*Technical wins*: {tech}")
+        for q in this["queues"]:
+            if (text := technical_line(q.get("technical"))) is not None:
+                lines.append(f"• *{escape(names.get(q['queue'], q['queue']))}*: {text}")
     late = sm.late_and_at_risk(engine, config, now=now, limit=10)
     late = [r for r in late if r.late]
     lines.append(f"*Late and waiting now* ({len(late)}{'+' if len(late) == 10 else ''})" if late

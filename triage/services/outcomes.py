@@ -16,7 +16,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from triage import repo
 from triage.core.errors import InvalidTransition, NotAllowed, ValidationFailed
 from triage.core.gitlab_text import quote as gitlab_quote
 from triage.core.opportunity import OUTCOME_LABELS, Outcome, validate_outcome, win_rate
@@ -25,7 +24,8 @@ from triage.db import read_scope, session_scope
 from triage.models import Request
 from triage.services.base import Change, ServiceBase, _mention
 
-__all__ = ["OUTCOME_CSV_COLUMNS", "OutcomesMixin", "outcome_columns", "technical_summary"]
+__all__ = ["OUTCOME_CSV_COLUMNS", "OutcomesMixin", "empty_figures", "outcome_columns", "technical_figures",
+           "technical_summary"]
 
 OUTCOME_CSV_COLUMNS = ("salesforce_verified", "technical_outcome", "outcome_at", "outcome_by", "days_to_outcome")
 
@@ -94,7 +94,7 @@ def _percentile(values: Sequence[float], p: float) -> float | None:
     return round(ordered[int(rank) - 1], 1)
 
 
-def _figures(rows: Sequence[Request]) -> dict[str, Any]:
+def _figures(rows: Sequence[Any]) -> dict[str, Any]:
     rate = win_rate(r.technical_outcome for r in rows if r.technical_outcome)
     days = [(r.outcome_at - r.created_at).total_seconds() / 86400 for r in rows
             if r.technical_outcome and r.outcome_at is not None]
@@ -108,26 +108,49 @@ def _figures(rows: Sequence[Request]) -> dict[str, Any]:
     return out
 
 
+def empty_figures() -> dict[str, Any]:
+    """The figures of a group with no request done yet (every count 0, rates None)."""
+    return _figures([])
+
+
+def technical_figures(session: Any, since: datetime, until: datetime, *,
+                      queues: Sequence[str] | None = None) -> dict[str, Any]:
+    """`technical_summary` inside the caller's read transaction (the SLA summary's), with a list of queues.
+
+    Reads only the requests done or with an outcome, and only the columns the figures need."""
+    cols = (Request.queue, Request.request_type, Request.status, Request.owner, Request.outcome_by,
+            Request.technical_outcome, Request.created_at, Request.outcome_at)
+    cond = [Request.created_at >= since, Request.created_at < until,
+            sa.or_(Request.status == "done", Request.technical_outcome.isnot(None))]
+    if queues is not None:
+        cond.append(Request.queue.in_(tuple(queues)))
+    rows = list(session.execute(sa.select(*cols).where(*cond).order_by(Request.id)))
+    by_queue: dict[str, list[Any]] = defaultdict(list)
+    by_type: dict[str, list[Any]] = defaultdict(list)
+    by_sa: dict[str, list[Any]] = defaultdict(list)
+    for r in rows:
+        by_queue[r.queue].append(r)
+        by_type[r.request_type].append(r)
+        sa_user = r.owner or r.outcome_by
+        if sa_user:
+            by_sa[sa_user].append(r)
+    return {
+        "totals": _figures(rows),
+        "queues": [{"queue": k, **_figures(v)} for k, v in sorted(by_queue.items())],
+        "types": [{"request_type": k, **_figures(v)} for k, v in sorted(by_type.items())],
+        "sas": [{"slack_user": k, **_figures(v)} for k, v in sorted(by_sa.items())],
+    }
+
+
 def technical_summary(engine: Engine, since: datetime, until: datetime, *,
                       queue: str | None = None) -> dict[str, Any]:
-    """Technical win figures for requests received in [since, until): totals, per queue, per SA.
+    """Technical win figures for requests received in [since, until): totals, per queue, per type, per SA.
 
     Keys of each part: technical_wins, technical_losses, withdrew, not_applicable, win_rate (the honest
     wins / (wins + losses + withdrew)), win_rate_excluding_withdrawals (wins / (wins + losses)), done,
     outcome_missing (done without an outcome yet), time_to_outcome_days {p50, p90} (calendar days from the
     request to its outcome). Rates are fractions in [0, 1], None when there is nothing to divide by.
+    The SLA summary (services/summary.py) carries the same figures under "technical".
     """
     with read_scope(engine) as s:
-        rows = list(repo.requests_between(session=s, since=since, until=until, queue=queue))
-    by_queue: dict[str, list[Request]] = defaultdict(list)
-    by_sa: dict[str, list[Request]] = defaultdict(list)
-    for r in rows:
-        by_queue[r.queue].append(r)
-        sa_user = r.owner or r.outcome_by
-        if sa_user and (r.technical_outcome or r.status == "done"):
-            by_sa[sa_user].append(r)
-    return {
-        "totals": _figures(rows),
-        "queues": [{"queue": k, **_figures(v)} for k, v in sorted(by_queue.items())],
-        "sas": [{"slack_user": k, **_figures(v)} for k, v in sorted(by_sa.items())],
-    }
+        return technical_figures(s, since, until, queues=None if queue is None else [queue])

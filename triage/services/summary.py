@@ -11,7 +11,9 @@ was claimed and returned to the queue counts again only once it is re-allocated.
 the SLA clock's working time from submission to allocation, paused time (waiting on the AE) and the
 span an SA held it before handing it back excluded; it is stored on the request when it is allocated
 (`record_allocation`), so summaries aggregate a column. ``attainment`` is
-``allocated_within_sla / allocated``, None when nothing was allocated.
+``allocated_within_sla / allocated``, None when nothing was allocated. Totals, each queue, type and SA
+also carry ``technical``: the technical win figures of ``services/outcomes.py`` (``technical_figures``,
+read in the same transaction, over the same period and queues), so every view shows the same win rates.
 
 Everything is SQL aggregates over the ``request`` table's ``created_at`` index: no query loads every
 row into Python. Percentiles use PostgreSQL's ``percentile_cont``; SQLite has none, so there the
@@ -27,6 +29,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -40,6 +43,7 @@ from triage.core.lifecycle import ACTIVE_STATUSES, CLOSED_STATUSES
 from triage.db import read_scope
 from triage.models import Request, RequestEvent, reference_of
 from triage.services import sla_sweep
+from triage.services.outcomes import OUTCOME_CSV_COLUMNS, empty_figures, outcome_columns, technical_figures
 
 PERIOD_FORMS = ("7d", "30d", "quarter")
 PERIOD_HELP = "a period is 7d, 30d or quarter (the calendar quarter so far)"
@@ -266,6 +270,23 @@ def compute(session: Any, config: Config, period: Period, *, now: datetime,
     missed = sa.or_(sa.and_(_allocated, ~_within), _breached_open(now))
     unrecorded = session.execute(sa.select(sa.func.count()).where(*cond, missed, _r.breach_reason.is_(None))
                                  ).scalar_one()
+
+    # Technical wins: the outcomes module's figures over the same period and queues, in this transaction.
+    tech = technical_figures(session, period.start, period.end, queues=queues)
+    totals["technical"] = tech["totals"]
+    tech_q = {r.pop("queue"): r for r in tech["queues"]}
+    tech_t = {r.pop("request_type"): r for r in tech["types"]}
+    tech_sa = {r.pop("slack_user"): r for r in tech["sas"]}
+    for k, v in by_queue.items():
+        v["technical"] = tech_q.get(k) or empty_figures()
+    for k, v in by_type.items():
+        v["technical"] = tech_t.get(k) or empty_figures()
+    known = {row["slack_user"] for row in sas}
+    for user in sorted(set(tech_sa) - known):  # an SA who ended work received in the period, holding none now
+        sas.append({"slack_user": user, "allocated": 0, "open": 0,
+                    "time_to_allocate_hours": {"p50": None, "p90": None}})
+    for row in sas:
+        row["technical"] = tech_sa.get(row["slack_user"]) or empty_figures()
     return {
         "since": period.since.isoformat(), "until": period.until.isoformat(), "clock": config.sla.clock,
         "timezone": period.tz.key, "period_rule": "received",
@@ -475,7 +496,8 @@ def requests_in_period(engine: Engine, config: Config, period: Period, *, now: d
 
 CSV_COLUMNS = ("reference", "received_at", "queue", "request_type", "customer_name", "requester", "owner",
                "status", "expedite", "deadline", "allocated_at", "hours_to_allocate", "allocated_within_sla",
-               "breached", "breach_reason", "needs_info", "closed_at", "slack_thread", "gitlab_issue")
+               "breached", "breach_reason", "needs_info", "closed_at", "slack_thread", "gitlab_issue",
+               *OUTCOME_CSV_COLUMNS)
 
 
 def csv_rows(engine: Engine, config: Config, period: Period, *, now: datetime,
@@ -486,7 +508,8 @@ def csv_rows(engine: Engine, config: Config, period: Period, *, now: datetime,
     stmt = (sa.select(_r.id, _r.created_at, _r.queue, _r.request_type, _r.customer_name, _r.requester, _r.owner,
                       _r.status, _r.expedite, _r.deadline, _r.allocated_at, _hours,
                       sa.case((_allocated, _within)), missed, _r.breach_reason, _asked, _r.closed_at,
-                      _r.slack_channel, _r.slack_ts, _r.gitlab_url)
+                      _r.slack_channel, _r.slack_ts, _r.gitlab_url, _r.salesforce_verified,
+                      _r.technical_outcome, _r.outcome_at, _r.outcome_by)
             .where(*_in_period(period, queues)).order_by(_r.id)
             .execution_options(yield_per=1000))
 
@@ -496,13 +519,17 @@ def csv_rows(engine: Engine, config: Config, period: Period, *, now: datetime,
     with _reading(engine) as s:
         for row in s.execute(stmt):
             (rid, created, queue, rtype, customer, requester, owner, status, expedite, deadline, allocated_at,
-             hours, within, breached, reason, asked, closed, channel, ts, url) = row
+             hours, within, breached, reason, asked, closed, channel, ts, url, verified, outcome, outcome_at,
+             outcome_by) = row
+            tech = outcome_columns(SimpleNamespace(created_at=created, salesforce_verified=verified,
+                                                   technical_outcome=outcome, outcome_at=outcome_at,
+                                                   outcome_by=outcome_by))
             yield [reference_of(rid), iso(created), queue, rtype, customer, requester, owner or "", status,
                    "yes" if expedite else "no", iso(deadline), iso(allocated_at),
                    "" if hours is None else f"{hours:.2f}",
                    "" if within is None else ("yes" if within else "no"), "yes" if breached else "no",
                    reason or "", "yes" if asked else "no", iso(closed), slack_thread_url(channel, ts) or "",
-                   safe_url(url) or ""]
+                   safe_url(url) or "", *(tech[c] for c in OUTCOME_CSV_COLUMNS)]
 
 
 # ---------------------------------------------------------------- the App Home's content

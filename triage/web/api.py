@@ -31,6 +31,24 @@ class Percentiles(_Open):
     p90: float | None
 
 
+class Technical(_Open):
+    """Technical outcomes of the requests received in the period: win_rate is the honest
+    technical_wins / (technical_wins + technical_losses + withdrew), win_rate_excluding_withdrawals is
+    technical_wins / (technical_wins + technical_losses), shown beside it so the gap shows; done counts the
+    requests done, outcome_missing those done without an outcome; time_to_outcome_days is calendar days
+    from the request to its outcome (nearest rank)."""
+
+    technical_wins: int
+    technical_losses: int
+    withdrew: int
+    not_applicable: int
+    win_rate: float | None
+    win_rate_excluding_withdrawals: float | None
+    done: int
+    outcome_missing: int
+    time_to_outcome_days: Percentiles
+
+
 class Figures(_Open):
     received: int
     allocated: int
@@ -42,6 +60,7 @@ class Figures(_Open):
     declined: int
     needs_info: int
     needs_info_rate: float | None = None
+    technical: Technical | None = None
 
 
 class QueueFigures(Figures):
@@ -58,6 +77,7 @@ class SaFigures(_Open):
     allocated: int
     open: int
     time_to_allocate_hours: Percentiles
+    technical: Technical | None = None
 
 
 class BreachReasons(_Open):

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 
+from triage.core.opportunity import technical_line
 from triage.services import Services
 from triage.services import summary as sm
 from triage.web import charts
@@ -31,6 +32,8 @@ def make_env() -> Environment:
     env.filters["hours"] = lambda v: "–" if v is None else f"{v:.1f}h"
     env.filters["when"] = lambda v: v.astimezone(UTC).strftime("%a %d %b %H:%M UTC") if v else ""
     env.globals["type_name"] = lambda t: _TYPE_NAMES.get(t, t)
+    env.globals["technical_line"] = technical_line
+    env.filters["days"] = lambda v: "–" if v is None else f"{v:.1f}d"
     return env
 
 
