@@ -21,6 +21,7 @@ the call repeated; the client never sleeps or retries otherwise (the outbox owns
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -76,6 +77,25 @@ class _Session(requests.Session):
         return super().request(method, url, *args, **kwargs)
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SHORT_TEXT = 255  # a name, a picklist value: Salesforce's text and picklist fields hold at most 255 characters
+_LONG_TEXT = 131_072  # the longest Long Text Area
+
+
+class _Unreadable(ValueError):
+    """An answer the documented shape does not describe (a proxy's page, a changed API, a broken org)."""
+
+
+def _clean(text: Any, limit: int = 300) -> str:
+    """Salesforce's (or a proxy's) words made fit for one log or check line: no control characters, short."""
+    one = " ".join(_CONTROL.sub("", str(text)).split())
+    return one if len(one) <= limit else one[: limit - 1] + "…"
+
+
+def _str(v: Any) -> str | None:
+    return v if isinstance(v, str) else None
+
+
 def _errors(e: SalesforceError) -> list[dict[str, Any]]:
     content = e.content
     if isinstance(content, list):
@@ -88,13 +108,15 @@ def _errors(e: SalesforceError) -> list[dict[str, Any]]:
 def _describe_error(e: SalesforceError) -> str:
     parts = []
     for err in _errors(e):
-        fields = ", ".join(err.get("fields") or [])
-        parts.append(f"{fields + ': ' if fields else ''}{err.get('message', '')} ({err.get('errorCode', '?')})")
-    return "; ".join(parts) or f"HTTP {e.status}"
+        raw_fields = err.get("fields")
+        fields = ", ".join(f for f in (raw_fields if isinstance(raw_fields, list) else []) if isinstance(f, str))
+        parts.append(f"{fields + ': ' if fields else ''}{_str(err.get('message')) or ''} "
+                     f"({_str(err.get('errorCode')) or '?'})")
+    return _clean("; ".join(parts)) or f"HTTP {e.status}"
 
 
 def _translate(e: SalesforceError, what: str) -> Exception:
-    codes = {err.get("errorCode") for err in _errors(e)}
+    codes = {_str(err.get("errorCode")) for err in _errors(e)}
     text = f"Salesforce {what}: {_describe_error(e)}"
     if e.status >= 500 or codes & _RETRY_LATER_CODES:
         return RetryLater(text)
@@ -133,22 +155,26 @@ class SalesforceCRM:
                              f"{type(e).__name__}") from None
         try:
             body = resp.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested past any parser's depth
             body = {}
         if resp.status_code >= 500 or resp.status_code == 429:
             raise RetryLater(f"Salesforce login answered HTTP {resp.status_code}")
-        if resp.status_code != 200 or not isinstance(body, dict) or not body.get("access_token"):
-            detail = body.get("error_description") or body.get("error") if isinstance(body, dict) else None
-            raise Rejected(f"Salesforce login refused (HTTP {resp.status_code}): {detail or 'no access token'}; "
+        token = body.get("access_token") if isinstance(body, dict) else None
+        if resp.status_code != 200 or not token:
+            detail = (_str(body.get("error_description")) or _str(body.get("error"))) if isinstance(body, dict) \
+                else None
+            raise Rejected(f"Salesforce login refused (HTTP {resp.status_code}): "
+                           f"{_clean(detail, 200) if detail else 'no access token'}; "
                            "check SALESFORCE_CLIENT_ID/SECRET and that the connected app enables the "
                            "client credentials flow with a run-as user")
-        instance_url = str(body.get("instance_url") or "")
-        parts = urlsplit(instance_url)
-        if parts.scheme != "https" or not parts.netloc:
-            raise Rejected(f"Salesforce login gave no usable https instance_url: {instance_url!r}")
-        self.instance_url = f"https://{parts.netloc}"
-        return Salesforce(instance=parts.netloc, session_id=body["access_token"], session=self._session,
-                          version=self._api_version)
+        if not isinstance(token, str) or len(token) > 4096 or not token.isprintable() or " " in token:
+            raise Rejected("Salesforce login answered with an access_token that is not a token")
+        instance_url = body.get("instance_url")
+        netloc = _https_host(instance_url)
+        if netloc is None:
+            raise Rejected(f"Salesforce login gave no usable https instance_url: {_clean(repr(instance_url), 120)}")
+        self.instance_url = f"https://{netloc}"
+        return Salesforce(instance=netloc, session_id=token, session=self._session, version=self._api_version)
 
     def _client(self) -> Salesforce:
         with self._lock:
@@ -173,6 +199,9 @@ class SalesforceCRM:
                     raise Rejected(f"Salesforce {what}: a fresh token was refused as expired") from None
             except SalesforceError as e:
                 raise _translate(e, what) from None
+            except (_Unreadable, RecursionError) as e:  # RecursionError: JSON nested deeper than json can read
+                raise RetryLater(f"Salesforce {what}: unreadable answer ({_clean(e, 120) or type(e).__name__})") \
+                    from None
             except requests.Timeout:
                 raise RetryLater(f"Salesforce {what}: timed out") from None
             except requests.RequestException as e:
@@ -193,19 +222,26 @@ class SalesforceCRM:
         select = ", ".join(dict.fromkeys(names))
         soql = format_soql(f"SELECT {select} FROM Opportunity WHERE Id = {{}} LIMIT 1",  # noqa: S608
                            to_18(opportunity_id))
-        result = self._call("opportunity lookup", lambda sf: sf.query(soql, timeout=timeout))
-        records = result.get("records") or []
+        return self._call("opportunity lookup", lambda sf: self._read_opportunity(sf.query(soql, timeout=timeout)))
+
+    def _read_opportunity(self, result: Any) -> OpportunityRecord | None:
+        """The query's answer as a record; anything but the documented shape is _Unreadable, never guessed at
+        (a missing ``IsClosed`` is not "open", missing ``records`` is not "not found")."""
+        records = _records(result)
         if not records:
             return None
         rec = records[0]
-        account = rec.get("Account") or {}
-        values = {}
-        for key, api_name in self.fields.items():
-            v = rec.get(api_name)
-            values[key] = None if v is None else str(v)
-        return OpportunityRecord(id=str(rec.get("Id")), name=str(rec.get("Name") or ""),
-                                 stage=str(rec.get("StageName") or ""), is_closed=bool(rec.get("IsClosed")),
-                                 is_won=bool(rec.get("IsWon")), account_name=account.get("Name"), values=values)
+        account = rec.get("Account")
+        if account is not None and not isinstance(account, dict):
+            raise _Unreadable("Account is not an object")
+        is_closed, is_won = rec.get("IsClosed"), rec.get("IsWon")
+        if not isinstance(is_closed, bool) or not isinstance(is_won, bool | None):
+            raise _Unreadable("IsClosed or IsWon is not a boolean")
+        values = {key: _text(rec, api_name, _LONG_TEXT) for key, api_name in self.fields.items()}
+        return OpportunityRecord(id=_text(rec, "Id", 18, required=True), name=_text(rec, "Name", _SHORT_TEXT) or "",
+                                 stage=_text(rec, "StageName", _SHORT_TEXT, required=True), is_closed=is_closed,
+                                 is_won=bool(is_won), account_name=_text(account or {}, "Name", _SHORT_TEXT),
+                                 values=values)
 
     def opportunity(self, opportunity_id: str, *, budget: float | None = None,
                     fresh: bool = False) -> OpportunityRecord | None:
@@ -240,8 +276,8 @@ class SalesforceCRM:
         """The named fields as Salesforce has them now (GET sobjects/Opportunity/{id}?fields=...)."""
         if not api_names:
             return {}
-        rec = self._call("opportunity read", lambda sf: sf.Opportunity.get(
-            to_18(opportunity_id), params={"fields": ",".join(api_names)}))
+        rec = self._call("opportunity read", lambda sf: _object(sf.Opportunity.get(
+            to_18(opportunity_id), params={"fields": ",".join(api_names)})))
         return {n: rec.get(n) for n in api_names}
 
     def update_opportunity(self, opportunity_id: str, values: Mapping[str, Any]) -> None:
@@ -268,8 +304,10 @@ class SalesforceCRM:
     def user_id_by_email(self, email: str) -> str | None:
         """The active Salesforce user with this email, or None (none, or more than one)."""
         soql = format_soql("SELECT Id FROM User WHERE Email = {} AND IsActive = true LIMIT 2", email)
-        records = self._call("user lookup", lambda sf: sf.query(soql)).get("records") or []
-        return str(records[0]["Id"]) if len(records) == 1 else None
+        records = self._call("user lookup", lambda sf: _records(sf.query(soql)))
+        if len(records) != 1:
+            return None
+        return self._call("user lookup", lambda sf: _text(records[0], "Id", 18, required=True))
 
     def set_primary_sa(self, opportunity_id: str, user_id: str | None) -> None:
         """Write the Primary SA field (one PATCH); None clears it."""
@@ -280,20 +318,72 @@ class SalesforceCRM:
     def primary_sa(self, opportunity_id: str) -> str | None:
         if not self.primary_sa_field:
             return None
-        return self.current_values(opportunity_id, [self.primary_sa_field]).get(self.primary_sa_field)
+        current = self.current_values(opportunity_id, [self.primary_sa_field]).get(self.primary_sa_field)
+        if current is not None and not (isinstance(current, str) and len(current) in (15, 18) and current.isalnum()):
+            raise RetryLater(f"Salesforce opportunity read: unreadable answer ({self.primary_sa_field} is not an id)")
+        return current
 
     # -- describe -------------------------------------------------------------------------------------
 
     def describe_fields(self, sobject: str = "Opportunity") -> dict[str, FieldInfo]:
-        desc = self._call(f"describe {sobject}", lambda sf: getattr(sf, sobject).describe())
-        out = {}
-        for f in desc.get("fields") or []:
-            out[f["name"]] = FieldInfo(
-                name=f["name"], type=str(f.get("type") or ""), updateable=bool(f.get("updateable")),
-                reference_to=tuple(f.get("referenceTo") or ()),
-                picklist=tuple(p["value"] for p in f.get("picklistValues") or () if p.get("active", True)))
-        return out
+        return self._call(f"describe {sobject}", lambda sf: _read_fields(getattr(sf, sobject).describe()))
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._session.close()
+
+
+# -- reading answers: the documented shape, or _Unreadable --------------------------------------------
+
+def _https_host(url: Any) -> str | None:
+    """``host[:port]`` of an https URL, or None for anything else (not text, another scheme, no host)."""
+    if not isinstance(url, str) or len(url) > 2048 or not url.isprintable() or " " in url:
+        return None
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # a port that is not a number raises
+    except ValueError:
+        return None
+    return parts.netloc if parts.scheme == "https" and parts.hostname else None
+
+
+def _object(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _Unreadable(f"a JSON object was expected, not {type(value).__name__}")
+    return value
+
+
+def _records(result: Any) -> list[dict[str, Any]]:
+    records = _object(result).get("records")
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise _Unreadable("records is not a list of records")
+    return records
+
+
+def _text(rec: Mapping[str, Any], name: str, limit: int, *, required: bool = False) -> Any:
+    """A text field: a string of at most ``limit`` characters without control characters (None if allowed)."""
+    v = rec.get(name)
+    if v is None and not required:
+        return None
+    if not isinstance(v, str) or not v or len(v) > limit or _CONTROL.search(v):
+        raise _Unreadable(f"{name} is not a text of at most {limit} characters")
+    return v
+
+
+def _read_fields(desc: Any) -> dict[str, FieldInfo]:
+    fields = _object(desc).get("fields")
+    if not isinstance(fields, list):
+        raise _Unreadable("fields is not a list")
+    out = {}
+    for f in fields:
+        f = _object(f)
+        name = _text(f, "name", _SHORT_TEXT, required=True)
+        refs, picks = f.get("referenceTo") or [], f.get("picklistValues") or []
+        if not isinstance(refs, list) or not isinstance(picks, list):
+            raise _Unreadable(f"{name}: referenceTo or picklistValues is not a list")
+        out[name] = FieldInfo(
+            name=name, type=_text(f, "type", 40) or "", updateable=f.get("updateable") is True,
+            reference_to=tuple(_text({"r": r}, "r", _SHORT_TEXT, required=True) for r in refs),
+            picklist=tuple(_text(_object(p), "value", _SHORT_TEXT, required=True) for p in picks
+                           if _object(p).get("active", True) is not False))
+    return out

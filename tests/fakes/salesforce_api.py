@@ -200,10 +200,11 @@ class _Handler(BaseHTTPRequestHandler):
             reply = self.server.fake._dispatch(method, self.path, headers, body)
         except Exception as exc:  # a bug in the fake: show it to the test instead of hanging up
             reply = _Reply(500, [{"message": f"fake_salesforce_crashed: {exc!r}", "errorCode": "UNKNOWN_EXCEPTION"}])
-        data = b"" if reply.status == 204 else json.dumps(reply.body).encode("utf-8")
+        raw = isinstance(reply.body, bytes)  # an override's answer, sent as it is
+        data = reply.body if raw else b"" if reply.status == 204 else json.dumps(reply.body).encode("utf-8")
         try:
             self.send_response(reply.status)
-            if reply.status != 204:
+            if reply.status != 204 and not (raw and "Content-Type" in reply.headers):
                 self.send_header("Content-Type", "application/json;charset=UTF-8")
             self.send_header("Content-Length", str(len(data)))
             for name, value in reply.headers.items():
@@ -286,6 +287,7 @@ class FakeSalesforce:
         self._failures: dict[str, deque[_Failure]] = {}
         self._delays: dict[str, float] = {}
         self._down = False
+        self._answers: dict[str, list[Any]] = {}  # route -> [reply, times left or None]
         self._usage = 0
         self._ids = itertools.count(1)
 
@@ -458,7 +460,7 @@ class FakeSalesforce:
                                     ValueError else None, dict(headers), time.time()))
             delay = self._delays.get(route, self._delays.get("*", 0.0))
             try:
-                reply = self._answer(method, route, rest, query, parsed, headers)
+                reply = self._answered(route) or self._answer(method, route, rest, query, parsed, headers)
             except _Error as e:
                 err: dict[str, Any] = {"message": e.message, "errorCode": e.code}
                 if e.fields is not None:
@@ -646,3 +648,35 @@ class FakeSalesforce:
         if m["limit"]:
             out = out[: int(m["limit"])]
         return {"totalSize": len(out), "done": True, "records": out}
+
+    # -- answers of any shape (test-only) ---------------------------------------------------------------
+
+    def answer_with(self, route: str, body: Any, *, status: int = 200, headers: dict[str, str] | None = None,
+                    times: int | None = None) -> None:
+        """Answer ``route`` (token/get/query/describe/patch or ``'*'``) with exactly this, whatever was asked.
+
+        ``body`` is JSON-encoded unless it is ``bytes`` (sent as they are: not JSON, a truncated answer, deep
+        nesting the fake could not encode). The next ``times`` calls get it (None: every call until
+        :meth:`clear_answers`). No credentials are checked and nothing changes: it is what a proxy, a broken
+        org or a changed API would send back.
+        """
+        with self._lock:
+            self._answers[route] = [_Reply(status, body, dict(headers or {})), times]
+
+    def clear_answers(self) -> None:
+        with self._lock:
+            self._answers.clear()
+
+    def _answered(self, route: str) -> _Reply | None:
+        if self._down:
+            return None
+        key = route if route in self._answers else "*" if "*" in self._answers else None
+        if key is None:
+            return None
+        reply, times = self._answers[key]
+        if times is not None:
+            if times <= 1:
+                del self._answers[key]
+            else:
+                self._answers[key][1] = times - 1
+        return _Reply(reply.status, reply.body, dict(reply.headers))
