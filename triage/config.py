@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = Field(None, alias="TRIAGE_API_TOKEN")
     session_secret: SecretStr | None = Field(None, alias="TRIAGE_SESSION_SECRET")
     port: int = Field(8000, alias="PORT")
+    # How long an outbox entry a worker took stays its own: a worker killed mid-delivery frees its entries
+    # for the others after this. Longer than any one delivery (each call times out after 10 s).
+    outbox_lease_seconds: float = Field(120.0, alias="TRIAGE_OUTBOX_LEASE_SECONDS", gt=0)
 
     @field_validator("database_url")
     @classmethod

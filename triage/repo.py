@@ -33,10 +33,10 @@ def last_queue_of(*, session: Session, requester: str) -> str | None:
 
 
 def open_request_for_opportunity(*, session: Session, opportunity_id: str,
-                                 queue: str) -> tuple[int, str | None, str] | None:
-    """(id, issue URL, status) of the oldest open request for this opportunity in this queue."""
+                                 queue: str) -> tuple[int, str | None, str, str] | None:
+    """(id, issue URL, status, submission key) of the oldest open request for this opportunity in this queue."""
     row = session.exec(
-        select(Request.id, Request.gitlab_url, Request.status)
+        select(Request.id, Request.gitlab_url, Request.status, Request.submission_key)
         .where(Request.opportunity_id == opportunity_id, Request.queue == queue,
                Request.status.not_in(CLOSED_STATUSES))
         .order_by(Request.id)

@@ -47,6 +47,7 @@ class Duplicate:
     reference: str
     url: str | None
     status: str
+    submission_key: str | None = None  # the modal it was submitted from
 
 
 def _jsonable(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -105,8 +106,8 @@ class Services(WorkMixin, BoardMixin, DeliveryMixin):
             row = repo.open_request_for_opportunity(session=s, opportunity_id=opportunity_id, queue=queue)
         if row is None:
             return None
-        request_id, url, status = row
-        return Duplicate(request_id, reference_of(request_id), url, status)
+        request_id, url, status, key = row
+        return Duplicate(request_id, reference_of(request_id), url, status, key)
 
     def submit_unless_duplicate(self, *, submission_key: str, requester: str, cleaned: Mapping[str, Any],
                                 duplicate_ok: int | None = None,
@@ -115,6 +116,10 @@ class Services(WorkMixin, BoardMixin, DeliveryMixin):
         has not yet been shown (`duplicate_ok` is the one they were shown and chose to file beside).
         One call, so the ack path makes one hop to a thread, not two."""
         dup = self.duplicate_of(opportunity_id=cleaned.get("opportunity"), queue=cleaned["queue"])
+        if dup is not None and dup.submission_key == submission_key[:64]:
+            # The same modal again (Slack's retry of a delivery that was stored but not answered): it is
+            # not a duplicate of itself.
+            return SubmitResult(dup.request_id, dup.reference, created=False)
         if dup is not None and dup.request_id != duplicate_ok:
             return dup
         return self.submit(submission_key=submission_key, requester=requester, cleaned=cleaned, now=now)

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from triage import outbox, repo
-from triage.config import Config
+from triage.config import Config, Settings
 from triage.core.errors import InvalidTransition
 from triage.db import read_scope
 from triage.models import Request, RequestEvent
@@ -36,6 +36,7 @@ class ServiceBase:
     """Shared helpers; the Services class mixes the use-case groups together over these."""
 
     engine: Engine
+    settings: Settings
     config: Config
     _wake: Callable[[], None]
     now: Callable[[], datetime]

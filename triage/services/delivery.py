@@ -54,7 +54,8 @@ class DeliveryMixin(ServiceBase):
         report = DeliveryReport()
         kinds = [k for k, (needs_gitlab, needs_slack) in _HANDLERS_NEED.items()
                  if (tracker or not needs_gitlab) and (notifier or not needs_slack)]
-        entries = outbox.claim_due(self.engine, now=now, limit=limit, kinds=kinds)
+        lease = timedelta(seconds=self.settings.outbox_lease_seconds)
+        entries = outbox.claim_due(self.engine, now=now, limit=limit, kinds=kinds, lease=lease)
         report.claimed = len(entries)
 
         def one(entry: OutboxEntry) -> str | None:

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from triage import outbox
 from triage.config import Settings
-from triage.db import make_engine, ping, session_scope
+from triage.db import connection_history, make_engine, ping, session_scope
 from triage.services import Services
 from triage.web.gitlab_routes import gitlab_router
 from triage.web.slack_routes import slack_router
@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 def _health(settings: Settings, services: Services) -> dict[str, Any]:
     try:
         ping(services.engine)
-        database = {"ok": True, "detail": f"{services.engine.dialect.name} reachable"}
+        database = {"ok": True, "detail": f"{services.engine.dialect.name} reachable"
+                    + connection_history(services.engine)}
     except Exception as e:  # noqa: BLE001 - report, don't raise: this is the health check
         database = {"ok": False, "detail": f"unreachable: {e.__class__.__name__}"}
     if settings.slack_configured:
