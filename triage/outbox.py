@@ -79,11 +79,17 @@ def backoff(attempts: int, retry_after: float | None) -> float:
 
 
 def retry(engine: Engine, entry: OutboxEntry, *, now: datetime, error: str,
-          retry_after: float | None = None) -> datetime:
+          retry_after: float | None = None, no_effect: bool = False) -> datetime:
+    """Put the entry back for later. `no_effect`: this attempt certainly changed nothing (rate limited), so
+    it does not count as a start: the next attempt looks for an earlier one's result only if one before
+    this may have had an effect (a lookup after every 429 would spend the same rate-limited quota)."""
     when = now + timedelta(seconds=backoff(entry.attempts, retry_after))
+    values: dict[str, Any] = {"next_attempt_at": when, "locked_until": None, "last_error": error[:2000]}
+    if no_effect:
+        values["attempts"] = sa.func.greatest(OutboxEntry.attempts - 1, 0) if engine.dialect.name == "postgresql" \
+            else sa.func.max(OutboxEntry.attempts - 1, 0)
     with session_scope(engine) as session:
-        session.execute(sa.update(OutboxEntry).where(OutboxEntry.id == entry.id)
-                        .values(next_attempt_at=when, locked_until=None, last_error=error[:2000]))
+        session.execute(sa.update(OutboxEntry).where(OutboxEntry.id == entry.id).values(**values))
     return when
 
 

@@ -1195,12 +1195,10 @@ _METHODS = {
 # a bucket holds `burst` calls and refills at the tier's rate; an empty bucket answers 429 with the
 # seconds until the next token (rounded up, at least 1) and the call has no effect.
 
-SLACK_TIERS_PER_MINUTE: dict[str, float] = {
+SLACK_TIERS_PER_MINUTE: dict[str, float] = {  # methods whose tier the method pages state; others unlimited
     "views.open": 100, "views.update": 100, "views.push": 100, "views.publish": 100,  # Tier 4
     "chat.postEphemeral": 100, "users.info": 100,  # Tier 4
-    "chat.update": 50, "chat.getPermalink": 100, "conversations.open": 50,  # Tier 3 / 4
-    "conversations.history": 50, "conversations.info": 50, "users.lookupByEmail": 50,  # Tier 3
-    "usergroups.users.list": 50,  # Tier 2+ (documented as 20+; the app calls it rarely)
+    "chat.update": 50, "conversations.open": 50, "conversations.history": 50, "users.lookupByEmail": 50,  # Tier 3
 }
 
 

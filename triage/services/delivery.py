@@ -83,7 +83,8 @@ class DeliveryMixin(ServiceBase):
         try:
             handler(entry, tracker=tracker, notifier=notifier, now=now)
         except RetryLater as e:
-            when = outbox.retry(self.engine, entry, now=now, error=str(e), retry_after=e.retry_after)
+            when = outbox.retry(self.engine, entry, now=now, error=str(e), retry_after=e.retry_after,
+                                no_effect=e.applied is False)
             log.warning("outbox %s %s for request %s: %s; retrying at %s", entry.id, entry.kind,
                         entry.request_id, e, when.isoformat())
             self._on_delay(entry, e, now)
