@@ -28,12 +28,23 @@ def enqueue(session: Session, *, kind: str, lane: str, dedupe_key: str, request_
         "kind": kind, "lane": lane, "dedupe_key": dedupe_key, "request_id": request_id,
         "payload": payload or {}, "created_at": now, "next_attempt_at": not_before or now, "attempts": 0,
     }
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = (insert(OutboxEntry).values(**values).on_conflict_do_nothing(index_elements=["dedupe_key"])
-            .returning(OutboxEntry.id))
     # RETURNING, not rowcount: psycopg reports -1 for an INSERT ... ON CONFLICT DO NOTHING.
-    return session.execute(stmt).first() is not None
+    return session.execute(_insert_statement(session.get_bind().dialect.name), values).first() is not None
+
+
+_INSERTS: dict[str, Any] = {}
+
+
+def _insert_statement(dialect: str) -> Any:
+    """The INSERT ... ON CONFLICT DO NOTHING, built once per dialect with the values bound at execution:
+    building it for every entry cost more CPU than running it (it is on the submission's ack path)."""
+    stmt = _INSERTS.get(dialect)
+    if stmt is None:
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        table = OutboxEntry.__table__
+        stmt = _INSERTS[dialect] = (insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"])
+                                    .returning(table.c.id))
+    return stmt
 
 
 def claim_due(engine: Engine, *, now: datetime, limit: int = 20, lease: timedelta = LEASE,

@@ -32,16 +32,22 @@ def last_queue_of(*, session: Session, requester: str) -> str | None:
     ).first()
 
 
+_R = Request.__table__.c
+# Built once, values bound at execution: it is on the submission's ack path (see insert_request).
+_OPEN_FOR_OPPORTUNITY = (
+    sa.select(_R.id, _R.gitlab_url, _R.status, _R.submission_key)
+    .where(_R.opportunity_id == sa.bindparam("opportunity_id"), _R.queue == sa.bindparam("queue"),
+           # fixed words written into the SQL: an expanding IN would be re-rendered on every call
+           *(_R.status != sa.literal_column(f"'{s}'") for s in CLOSED_STATUSES))
+    .order_by(_R.id)
+    .limit(1)
+)
+
+
 def open_request_for_opportunity(*, session: Session, opportunity_id: str,
                                  queue: str) -> tuple[int, str | None, str, str] | None:
     """(id, issue URL, status, submission key) of the oldest open request for this opportunity in this queue."""
-    row = session.exec(
-        select(Request.id, Request.gitlab_url, Request.status, Request.submission_key)
-        .where(Request.opportunity_id == opportunity_id, Request.queue == queue,
-               Request.status.not_in(CLOSED_STATUSES))
-        .order_by(Request.id)
-        .limit(1)
-    ).first()
+    row = session.execute(_OPEN_FOR_OPPORTUNITY, {"opportunity_id": opportunity_id, "queue": queue}).first()
     return tuple(row) if row else None
 
 
@@ -58,6 +64,22 @@ def add_event(*, session: Session, request_id: int, kind: str, source: str, acto
         event.at = at
     session.add(event)
     return event
+
+
+def insert_request(*, session: Session, request: Request, events: Sequence[dict]) -> int:
+    """Store a new request and its first audit events with two Core INSERTs, and return its id.
+
+    This is on the submission's ack path: the ORM's unit of work (identity map, flush ordering, attribute
+    history) cost more CPU than everything else the ack does, and a new row needs none of it."""
+    row = {c.name: getattr(request, c.name) for c in Request.__table__.columns if c.name != "id"}
+    request_id = session.execute(_INSERT_REQUEST, row).scalar_one()
+    if events:
+        session.execute(_INSERT_EVENT, [{"request_id": request_id, **e} for e in events])
+    return request_id
+
+
+_INSERT_REQUEST = sa.insert(Request.__table__).returning(_R.id)
+_INSERT_EVENT = sa.insert(RequestEvent.__table__)
 
 
 def get_user_link(*, session: Session, slack_user: str) -> UserLink | None:
