@@ -156,7 +156,9 @@ class Cluster:
     """`web` x2 and `worker` x2 as the Procfile runs them, against one database."""
 
     def __init__(self, *, database_url: str, config_path: Path, slack: FakeSlack, gitlab: FakeGitLab,
-                 log_dir: Path, webs: int = 2, workers: int = 2, extra_env: dict[str, str] | None = None):
+                 log_dir: Path, webs: int = 2, workers: int = 2, extra_env: dict[str, str] | None = None,
+                 start_workers: bool = True):
+        self.start_workers = start_workers
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "GITLAB_", "TRIAGE_"))}
         env.update({
             "DATABASE_URL": database_url, "TRIAGE_CONFIG": str(config_path), "SLACK_BOT_TOKEN": BOT_TOKEN,
@@ -177,7 +179,7 @@ class Cluster:
         self.workers = [Proc(f"worker{i}", [*triage, "worker"], env, log_dir) for i in range(workers)]
 
     def __enter__(self) -> Cluster:
-        for p in [*self.webs, *self.workers]:
+        for p in [*self.webs, *(self.workers if self.start_workers else [])]:
             p.start()
         for w in self.webs:
             self.wait_healthy(w)

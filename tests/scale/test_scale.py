@@ -90,12 +90,13 @@ def run_burst(cluster: Cluster, slack: FakeSlack, n: int, *, midway=None, concur
     return outcomes, balancer
 
 
-def finish(cluster: Cluster, slack: FakeSlack, gitlab: FakeGitLab, db: str, n: int, outcomes) -> None:
+def finish(cluster: Cluster, slack: FakeSlack, gitlab: FakeGitLab, db: str, n: int, outcomes, *,
+           timeout: float | None = None) -> None:
     acked = {o.index for o in outcomes if o.acked}
     refused = [o for o in outcomes if not o.acked]
     assert not refused, f"{len(refused)} submissions never acknowledged, e.g. {refused[:3]}"
     result = wait_until("every submission to land", lambda: (r := landed(db, slack, gitlab, LAYOUT)).complete(n)
-                        and r, timeout=drain_timeout(n), cluster=cluster,
+                        and r, timeout=timeout or drain_timeout(n), cluster=cluster,
                         detail=lambda: str(landed(db, slack, gitlab, LAYOUT).__dict__.keys()))
     assert_exactly_once(result, n, acked)
 
@@ -341,7 +342,9 @@ def test_burst_under_slack_and_gitlab_rate_limits(pg_url, fakes, config_file, tm
         gitlab.enforce_rate_limits(gl_limits)
         t0 = time.monotonic()
         outcomes, _ = run_burst(cluster, slack, n)
-        finish(cluster, slack, gitlab, pg_url, n, outcomes)
+        # The limits make this take at least n / (issues a "minute") "minutes"; allow three times that.
+        finish(cluster, slack, gitlab, pg_url, n, outcomes,
+               timeout=drain_timeout(n) + 3 * minute * n / gl_limits.per_window["issue_creation"])
         took = time.monotonic() - t0
         report("rate-limited", outcomes, t0, time.monotonic())
     s_min, s_bucket = slack_minimum(s_limits)
