@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Slack acknowledgement latency: the triage app vs the bare async Bolt baseline, in one run.
 
-A thin wrapper around the shared harness (../shared/bench/run_compare.py, read-only, not copied here):
+A thin wrapper around the shared load harness (its `run_compare.py` and `load.py`, not copied here; the
+directory is given by TRIAGE_BENCH_HARNESS):
 it starts the app with `uvicorn triage.web:app` on a fresh database, points it at the harness's fake
 Slack API, and runs the harness's load against it and against `baseline_app.py --mode async` in ABBA
 rounds. What it adds to the harness:
@@ -39,14 +40,12 @@ import sys
 import tempfile
 import uuid
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-HARNESS = Path(os.environ.get("TRIAGE_BENCH_HARNESS", REPO.parent / "shared" / "bench")).resolve()
-sys.path.insert(0, str(HARNESS))
-sys.path.insert(1, str(REPO))
-
-import load as L  # noqa: E402  (the shared harness)
-import run_compare as RC  # noqa: E402
+sys.path.insert(0, str(REPO))
+L: Any = None  # the harness's load.py and run_compare.py, imported by load_harness()
+RC: Any = None
 
 CONFIG = REPO / "bench" / "bench.toml"
 QUEUE = "bench"
@@ -131,7 +130,24 @@ def psql_admin(sql: str) -> None:
                    check=True)
 
 
+def load_harness() -> None:
+    """Import the shared load harness from TRIAGE_BENCH_HARNESS, or stop with one line saying what to set.
+    (bench_intake.py imports this module for the modal state only, without the harness.)"""
+    global L, RC
+    where = os.environ.get("TRIAGE_BENCH_HARNESS", "")
+    harness = Path(where).expanduser().resolve() if where else None
+    if harness is None or not (harness / "run_compare.py").is_file() or not (harness / "load.py").is_file():
+        sys.exit("bench/ack_compare.py: set TRIAGE_BENCH_HARNESS to the shared load harness's directory "
+                 f"(the one with run_compare.py and load.py); it is {where!r}")
+    sys.path.insert(0, str(harness))
+    import load
+    import run_compare
+
+    L, RC = load, run_compare
+
+
 def main(argv=None) -> int:
+    load_harness()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                                  add_help=True)
     ap.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")

@@ -1,4 +1,4 @@
-"""Slack identifiers the app and Slack exchange (see CONTRACT.md, "Slack identifiers").
+"""Slack identifiers the app and Slack exchange: callback ids, action ids, block ids, commands.
 
 These values are how Slack routes payloads back to the app: renaming one breaks messages and modals
 that are already open in people's clients, so change them only together with a compatibility listener.
@@ -91,5 +91,5 @@ class SlashCommand(StrEnum):
     SA_SLA = "/sa-sla"
 
 
-# The single option value of the `expedite` checkboxes (CONTRACT.md: "checkboxes (one option `expedite`)").
+# The single option value of the `expedite` checkboxes (the field is a checkboxes element with one option).
 EXPEDITE_OPTION = "expedite"

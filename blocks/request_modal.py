@@ -1,7 +1,8 @@
-"""The request modal (callback_id `sa_request_modal`) and the small modals around a request.
+"""The request modal (callback_id `sa_request_modal`); the small modals around a request are in
+`blocks.small_modals`, the shapes both use in `blocks.modal_kit`.
 
-Every input block has `block_id` == `action_id` == the field (or input) name, so a view_submission's
-`view.state.values[name][name]` holds each answer (CONTRACT.md, "Slack identifiers").
+Every input block has `block_id` == `action_id` == the field name, so a view_submission's
+`view.state.values[name][name]` holds each answer (the listeners and the tests' payloads rely on it).
 
 Pre-filled text that is longer than its field's `max_length` (a long message used with the message
 shortcut): Slack rejects a view whose `initial_value` is longer than `max_length`, and cutting the
@@ -18,25 +19,19 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-from blocks.ids import EXPEDITE_OPTION, BreachReason, CallbackId, Field, Input
+from blocks.ids import EXPEDITE_OPTION, CallbackId, Field
+from blocks.modal_kit import MODAL_TITLE, input_block, modal, option
+from blocks.small_modals import no_queues_modal
 from blocks.text import (
-    HINT_MAX,
     INPUT_MAX_LENGTH,
-    MODAL_BLOCKS_MAX,
-    MODAL_BUTTON_MAX,
-    MODAL_TITLE_MAX,
     OPTION_GROUP_LABEL_MAX,
     OPTION_TEXT_MAX,
     PLACEHOLDER_MAX,
-    PRIVATE_METADATA_MAX,
-    SECTION_TEXT_MAX,
     SELECT_OPTIONS_MAX,
-    chunks,
     clip,
     escape,
     mrkdwn,
     plain,
-    quote,
 )
 from triage.core.fields import (
     ASK_LABELS,
@@ -51,8 +46,6 @@ from triage.core.fields import (
     REQUIRED,
     TYPE_LABELS,
 )
-
-MODAL_TITLE = "SA Request"
 
 LABELS: dict[str, str] = {
     Field.REQUEST_TYPE: "Request type",
@@ -132,20 +125,8 @@ TEXT_FIELDS_EXCLUDED = frozenset(
     }
 )
 
-BREACH_REASON_LABELS: dict[str, str] = {
-    BreachReason.CAPACITY: "No SA had capacity",
-    BreachReason.NO_CONTEXT: "Request lacked context",
-    BreachReason.LATE_TRIAGE: "Seen too late",
-    BreachReason.OTHER: "Other",
-}
-
 
 # --- small builders ---------------------------------------------------------------------------
-
-
-def option(value: str, text: str) -> dict[str, Any]:
-    """A select/checkbox option; Slack needs `initial_option` to equal one of these exactly."""
-    return {"text": plain(text, OPTION_TEXT_MAX), "value": value}
 
 
 def _options_key(options: list[dict[str, Any]]) -> dict[str, Any]:
@@ -160,57 +141,9 @@ def _options_key(options: list[dict[str, Any]]) -> dict[str, Any]:
     return {"option_groups": groups}
 
 
-def _input(
-    name: str, label: str, element: dict[str, Any], *, optional: bool, hint: str | None = None
-) -> dict[str, Any]:
-    block: dict[str, Any] = {
-        "type": "input",
-        "block_id": name,
-        "label": plain(label, 2000),
-        "optional": optional,
-        "element": {**element, "action_id": name},
-    }
-    if hint:
-        block["hint"] = plain(hint, HINT_MAX)
-    return block
-
-
 def _placeholder(name: str) -> dict[str, Any] | None:
     text = PLACEHOLDERS.get(name)
     return plain(text, PLACEHOLDER_MAX) if text else None
-
-
-def _modal(
-    callback_id: CallbackId | None,
-    title: str,
-    blocks: list[dict[str, Any]],
-    *,
-    submit: str | None = None,
-    close: str = "Cancel",
-    private_metadata: str = "",
-) -> dict[str, Any]:
-    if len(private_metadata) > PRIVATE_METADATA_MAX:
-        # Losing part of it would route the submission wrongly; the caller must keep it small.
-        raise ValueError(f"private_metadata is {len(private_metadata)} characters; Slack allows 3000")
-    if not 1 <= len(blocks) <= MODAL_BLOCKS_MAX:
-        raise ValueError(f"a modal holds 1..{MODAL_BLOCKS_MAX} blocks, not {len(blocks)}")
-    view: dict[str, Any] = {
-        "type": "modal",
-        "title": plain(title, MODAL_TITLE_MAX),
-        "close": plain(close, MODAL_BUTTON_MAX),
-        "blocks": blocks,
-    }
-    if callback_id is not None:
-        view["callback_id"] = callback_id.value
-    if submit:
-        view["submit"] = plain(submit, MODAL_BUTTON_MAX)
-    if private_metadata:
-        view["private_metadata"] = private_metadata
-    return view
-
-
-def _sections(text: str) -> list[dict[str, Any]]:
-    return [{"type": "section", "text": mrkdwn(part)} for part in chunks(text, SECTION_TEXT_MAX)]
 
 
 # --- the request modal ------------------------------------------------------------------------
@@ -257,7 +190,7 @@ def request_modal(
         )
     for name in fields:
         blocks.append(_field_block(name, request_type, queues, values, optional=name not in required))
-    return _modal(
+    return modal(
         CallbackId.SA_REQUEST_MODAL,
         MODAL_TITLE,
         blocks,
@@ -287,7 +220,7 @@ def _field_block(
             "options": options,
             "initial_option": options[REQUEST_TYPES.index(request_type)],
         }
-        block = _input(name, label, element, optional=optional, hint=hint)
+        block = input_block(name, label, element, optional=optional, hint=hint)
         # An input block with dispatch_action sends block_actions on selection, so the app can
         # views.update the form for the new type (Slack docs: input block, `dispatch_action`).
         block["dispatch_action"] = True
@@ -339,7 +272,7 @@ def _field_block(
     placeholder = _placeholder(name)
     if placeholder and element["type"] not in ("checkboxes", "datetimepicker"):
         element["placeholder"] = placeholder
-    return _input(name, label, element, optional=optional, hint=hint)
+    return input_block(name, label, element, optional=optional, hint=hint)
 
 
 def _set_initial_option(element: dict[str, Any], options: list[dict[str, Any]], value: Any) -> None:
@@ -432,165 +365,3 @@ def _fit_prefill(fields: Sequence[str], values: dict[str, Any]) -> tuple[dict[st
                 notes.append(f"{LABELS[extra]} was too long and was shortened; a note in it says so.")
             values[extra] = combined
     return values, notes
-
-
-# --- other modals -----------------------------------------------------------------------------
-
-
-def no_queues_modal() -> dict[str, Any]:
-    """Shown instead of the form while no queue is configured: nothing can be filed yet."""
-    text = (
-        "*No SA queues are set up yet*, so requests can't be filed.\n"
-        "Ask the app's admin to add at least one `[[queues]]` entry to the triage config file "
-        "(`TRIAGE_CONFIG`) and restart the app. Nothing you typed was lost: this form was not opened."
-    )
-    return _modal(None, MODAL_TITLE, _sections(text), close="Close")
-
-
-def text_modal(title: str, text: str) -> dict[str, Any]:
-    """A simple notice: `title` (clipped to 24 characters) and mrkdwn `text`; no submit button."""
-    blocks = _sections(text or " ")[:MODAL_BLOCKS_MAX]
-    return _modal(None, title or MODAL_TITLE, blocks, close="Close")
-
-
-def _about(reference: str | None) -> list[dict[str, Any]]:
-    if not reference:
-        return []
-    return [{"type": "context", "elements": [mrkdwn(f"Request *{escape(reference)}*")]}]
-
-
-def _text_input(name: str, *, multiline: bool, limit: int, placeholder: str | None = None) -> dict[str, Any]:
-    element: dict[str, Any] = {"type": "plain_text_input", "multiline": multiline, "max_length": limit}
-    if placeholder:
-        element["placeholder"] = plain(placeholder, PLACEHOLDER_MAX)
-    return element
-
-
-def needs_info_modal(request_id: str, private_metadata: str = "", *, reference: str | None = None) -> dict:
-    """An SA's question to the requester; the request goes to SA Waiting until they answer.
-
-    `private_metadata` defaults to `request_id`, so the submission knows which request it is about.
-    """
-    blocks = [
-        *_about(reference),
-        _input(
-            Input.QUESTION,
-            "What do you need to know?",
-            _text_input(Input.QUESTION, multiline=True, limit=INPUT_MAX_LENGTH),
-            optional=False,
-            hint="The requester gets this in a DM with a button to answer; the request waits meanwhile.",
-        ),
-    ]
-    return _modal(
-        CallbackId.NEEDS_INFO_MODAL,
-        "Ask for information",
-        blocks,
-        submit="Send",
-        private_metadata=private_metadata or request_id,
-    )
-
-
-def decline_modal(request_id: str, private_metadata: str = "", *, reference: str | None = None) -> dict:
-    """Why the request is declined; the requester sees the reason."""
-    blocks = [
-        *_about(reference),
-        _input(
-            Input.REASON,
-            "Why decline it?",
-            _text_input(Input.REASON, multiline=True, limit=INPUT_MAX_LENGTH),
-            optional=False,
-            hint="The requester sees this, in the thread and in the GitLab issue.",
-        ),
-    ]
-    return _modal(
-        CallbackId.DECLINE_MODAL,
-        "Decline request",
-        blocks,
-        submit="Decline",
-        private_metadata=private_metadata or request_id,
-    )
-
-
-def answer_modal(
-    request_id: str,
-    private_metadata: str = "",
-    *,
-    question: str | None = None,
-    reference: str | None = None,
-) -> dict:
-    """The requester's answer to an SA's question (shown quoted when given)."""
-    blocks: list[dict[str, Any]] = [*_about(reference)]
-    if question:
-        blocks.append(
-            {"type": "section", "text": mrkdwn("*Question*\n" + quote(question, SECTION_TEXT_MAX - 20))}
-        )
-    blocks.append(
-        _input(
-            Input.ANSWER,
-            "Your answer",
-            _text_input(Input.ANSWER, multiline=True, limit=INPUT_MAX_LENGTH),
-            optional=False,
-        )
-    )
-    return _modal(
-        CallbackId.ANSWER_MODAL,
-        "Answer the SA",
-        blocks,
-        submit="Send",
-        private_metadata=private_metadata or request_id,
-    )
-
-
-def gitlab_username_modal(private_metadata: str = "", *, email: str | None = None) -> dict:
-    """Asked once when an SA's Slack email matches no GitLab user."""
-    why = "We couldn't find your GitLab account"
-    why += f" from your Slack email ({escape(email)})." if email else " from your Slack email."
-    blocks = [
-        {
-            "type": "section",
-            "text": mrkdwn(why + " Tell us your GitLab username once and we'll remember it."),
-        },
-        _input(
-            Input.GITLAB_USERNAME,
-            "GitLab username",
-            _text_input(
-                Input.GITLAB_USERNAME, multiline=False, limit=255, placeholder="e.g. dkim (without @)"
-            ),
-            optional=False,
-        ),
-    ]
-    return _modal(
-        CallbackId.GITLAB_USERNAME_MODAL,
-        "Your GitLab username",
-        blocks,
-        submit="Save",
-        private_metadata=private_metadata,
-    )
-
-
-def breach_reason_modal(request_id: str, private_metadata: str = "", *, reference: str | None = None) -> dict:
-    """Why a request missed its SLA, for the leaders' report."""
-    options = [option(value, label) for value, label in BREACH_REASON_LABELS.items()]
-    blocks = [
-        *_about(reference),
-        _input(
-            Input.BREACH_REASON,
-            "Why was the SLA missed?",
-            {"type": "static_select", "options": options, "placeholder": plain("Choose a reason")},
-            optional=False,
-        ),
-        _input(
-            Input.BREACH_NOTE,
-            "Note",
-            _text_input(Input.BREACH_NOTE, multiline=True, limit=INPUT_MAX_LENGTH),
-            optional=True,
-            hint="Anything that would help avoid it next time.",
-        ),
-    ]
-    return _modal(
-        CallbackId.BREACH_REASON_MODAL,
-        "SLA missed",
-        blocks,
-        submit="Save",
-        private_metadata=private_metadata or request_id,
-    )

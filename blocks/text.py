@@ -16,7 +16,8 @@ from typing import Any
 from triage.core.slack_text import ZWJ as ZWJ
 from triage.core.slack_text import escape as escape
 
-# Limits, from shared/reference/slack/limits.md (slack_sdk's validators and Slack's docs).
+# Limits, from slack_sdk's validators and Slack's docs (https://docs.slack.dev/reference/block-kit/blocks,
+# https://docs.slack.dev/reference/views/modal-views, https://docs.slack.dev/reference/block-kit/block-elements).
 SECTION_TEXT_MAX = 3000
 SECTION_FIELDS_MAX = 10
 SECTION_FIELD_TEXT_MAX = 2000  # each item of a section's `fields` (Slack docs: section block)

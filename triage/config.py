@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     embedded_worker: bool = Field(True, alias="TRIAGE_EMBEDDED_WORKER")
     api_token: SecretStr | None = Field(None, alias="TRIAGE_API_TOKEN")
     session_secret: SecretStr | None = Field(None, alias="TRIAGE_SESSION_SECRET")
+    # Sign in with Slack (the dashboard): the Slack app's OAuth client; the authorize page's address is
+    # configurable so staging and tests can point it at another server.
+    slack_client_id: str | None = Field(None, alias="SLACK_CLIENT_ID")
+    slack_client_secret: SecretStr | None = Field(None, alias="SLACK_CLIENT_SECRET")
+    slack_authorize_url: str = Field("https://slack.com/openid/connect/authorize", alias="SLACK_AUTHORIZE_URL")
     port: int = Field(8000, alias="PORT")
     # How long an outbox entry a worker took stays its own: a worker killed mid-delivery frees its entries
     # for the others after this. Longer than any one delivery (each call times out after 10 s).
@@ -234,10 +239,57 @@ class Queue(_Strict):
         return ZoneInfo(self.timezone)
 
 
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+class DigestConfig(_Strict):
+    """When the weekly digest goes to leaders_channel (only when the file has a [digest] table); its time
+    zone also frames the dates of every summary (a period's days are days in this zone)."""
+
+    enabled: bool = True
+    day: str = "monday"
+    hour: int = 9
+    timezone: str = "UTC"
+
+    @field_validator("day")
+    @classmethod
+    def _day(cls, v: str) -> str:
+        v = v.strip().lower()
+        if v not in _WEEKDAYS:
+            raise ValueError(f"'{v}' is not a day of the week (use one of {', '.join(_WEEKDAYS)})")
+        return v
+
+    @field_validator("hour")
+    @classmethod
+    def _hour(cls, v: int) -> int:
+        if not 0 <= v <= 23:
+            raise ValueError(f"{v} is not an hour of the day (0 to 23)")
+        return v
+
+    _tz = field_validator("timezone")(classmethod(lambda cls, v: Queue._tz(v)))
+
+    @property
+    def weekday(self) -> int:
+        return _WEEKDAYS.index(self.day)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
 class Config(_Strict):
     slack: SlackConfig = SlackConfig()
     sla: SlaConfig = SlaConfig()
+    digest: DigestConfig = DigestConfig()
     queues: tuple[Queue, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _digest_when_configured(cls, data: object) -> object:
+        # The weekly digest is sent only when the file has a [digest] table.
+        if isinstance(data, dict) and "digest" not in data:
+            return {**data, "digest": {"enabled": False}}
+        return data
 
     @model_validator(mode="after")
     def _unique_keys(self) -> Config:

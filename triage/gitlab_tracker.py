@@ -1,7 +1,9 @@
-"""GitLab, as the app needs it: issues on the SA triage boards, notes, user lookup, board setup.
+"""GitLab, as the app needs it: issues on the SA triage boards, notes, user lookup.
 
-This is the only module that imports ``gitlab`` (python-gitlab). Every call either returns plain data
-(``IssueRef``, ``IssueState``, ``GitLabUser``) or raises one of the app's delivery errors:
+This is the only module that imports ``gitlab`` (python-gitlab); the board setup and webhook checks of
+``triage setup``/``triage check`` live in ``triage.gitlab_setup``, which calls GitLab through a tracker (and
+so through its error translation). Every call either returns plain data (``IssueRef``, ``IssueState``,
+``GitLabUser``) or raises one of the app's delivery errors:
 
 * ``RetryLater`` — connection refused/reset, timeout, 5xx, 429 (``retry_after`` from ``Retry-After``);
 * ``Rejected`` — 400/401/403/404/409/422 and other refusals: retrying the same call won't help.
@@ -21,10 +23,10 @@ import itertools
 import re
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any, Protocol
+from typing import Any
 
 import gitlab
 import gitlab.exceptions
@@ -33,26 +35,11 @@ import requests.adapters
 
 from triage.core.errors import Rejected, RetryLater
 
-__all__ = ["GitLabTracker", "GitLabUser", "IssueRef", "IssueState", "LabelSpec"]
+__all__ = ["GitLabTracker", "GitLabUser", "IssueRef", "IssueState"]
 
-DEFAULT_BOARD_NAME = "SA triage"
-DEFAULT_LABEL_COLOR = "#6699cc"  # what GitLab gives labels it creates on the fly
 MAX_TITLE = 255  # GitLab rejects longer issue titles with 400 "is too long"
 _MAX_LABEL = 255
 _MAX_USER_DETAILS = 10  # GET /users/:id look-ups per email search (GitLab.com: 300 per 10 min)
-
-
-class LabelSpec(Protocol):
-    """What ``plan_setup``/``apply_setup`` need of a label (``triage.core.labels.LABEL_SPECS`` items)."""
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def color(self) -> str: ...
-
-    @property
-    def description(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -324,139 +311,6 @@ class GitLabTracker:
                 return False
             raise
         return True
-
-    # ------------------------------------------------------------------ board setup
-    def plan_setup(
-        self,
-        project: str,
-        label_specs: Sequence[LabelSpec],
-        board_lists: Sequence[str],
-        *,
-        board_name: str = DEFAULT_BOARD_NAME,
-    ) -> list[str]:
-        """What ``apply_setup`` would still do, as sentences ("create label 'SA Doing'", ...)."""
-        return [text for text, _ in self._setup_steps(project, label_specs, board_lists, board_name)]
-
-    def apply_setup(
-        self,
-        project: str,
-        label_specs: Sequence[LabelSpec],
-        board_lists: Sequence[str],
-        *,
-        board_name: str = DEFAULT_BOARD_NAME,
-    ) -> list[str]:
-        """Create the missing labels, the board and its lists; touch nothing that exists. Idempotent.
-
-        Existing labels keep their colour and description (people may have tuned them). Returns what it did.
-        """
-        done: list[str] = []
-        for text, step in self._setup_steps(project, label_specs, board_lists, board_name):
-            if step():
-                done.append(text)
-        return done
-
-    def _setup_steps(
-        self, project: str, label_specs: Sequence[LabelSpec], board_lists: Sequence[str], board_name: str
-    ) -> list[tuple[str, Any]]:
-        specs = {s.name: s for s in label_specs}
-        for name in [*specs, *board_lists]:
-            _checked_labels([name])
-        with self._errors(f"read labels and boards of {project}"):
-            proj = self._project(project)
-            labels = {lab.attributes["name"]: lab.attributes for lab in proj.labels.list(get_all=True)}
-            boards = [b.attributes for b in proj.boards.list(get_all=True)]
-            board = next((b for b in boards if b.get("name") == board_name), None)
-            lists: list[dict[str, Any]] = []
-            if board is not None:
-                lists = [x.attributes for x in proj.boards.get(board["id"], lazy=True).lists.list(get_all=True)]
-        listed = {(x.get("label") or {}).get("name") for x in lists}
-        state: dict[str, Any] = {"labels": labels, "board_id": board["id"] if board else None}
-
-        steps: list[tuple[str, Any]] = []
-        wanted_labels = list(dict.fromkeys([*specs, *board_lists]))
-        for name in wanted_labels:
-            if name not in labels:
-                spec = specs.get(name)
-                steps.append((f"create label '{name}'", self._step_create_label(project, state, name, spec)))
-        if board is None:
-            steps.append((f"create board '{board_name}'", self._step_create_board(project, state, board_name)))
-        for name in board_lists:
-            if name not in listed:
-                steps.append((f"add list '{name}' to board '{board_name}'", self._step_add_list(project, state, name)))
-        return steps
-
-    def _step_create_label(self, project: str, state: dict[str, Any], name: str, spec: LabelSpec | None) -> Any:
-        def run() -> bool:
-            data = {"name": name, "color": spec.color if spec else DEFAULT_LABEL_COLOR}
-            if spec is not None and spec.description:
-                data["description"] = spec.description
-            try:
-                with self._errors(f"create label '{name}' in {project}"):
-                    state["labels"][name] = self._project(project).labels.create(data).attributes
-            except Rejected as e:
-                if getattr(e, "status", None) != 409:  # 409: someone created it meanwhile; fine
-                    raise
-                with self._errors(f"get label '{name}' in {project}"):
-                    state["labels"][name] = self._project(project).labels.get(name).attributes
-                return False
-            return True
-
-        return run
-
-    def _step_create_board(self, project: str, state: dict[str, Any], board_name: str) -> Any:
-        def run() -> bool:
-            with self._errors(f"create board '{board_name}' in {project}"):
-                state["board_id"] = self._project(project).boards.create({"name": board_name}).attributes["id"]
-            return True
-
-        return run
-
-    def _step_add_list(self, project: str, state: dict[str, Any], name: str) -> Any:
-        def run() -> bool:
-            label = state["labels"].get(name)
-            if label is None:
-                raise Rejected(f"GitLab add board list: label '{name}' does not exist in {project}")
-            with self._errors(f"add list '{name}' in {project}"):
-                board = self._project(project).boards.get(state["board_id"], lazy=True)
-                board.lists.create({"label_id": int(label["id"])})
-            return True
-
-        return run
-
-    # ------------------------------------------------------------------ webhooks
-    def hook_status(self, project: str, url_prefix: str | None = None) -> list[dict[str, Any]]:
-        """The project's webhooks (optionally only those whose URL starts with ``url_prefix``).
-
-        Each: ``id``, ``url``, ``issues_events``, ``note_events``, ``confidential_issues_events``,
-        ``confidential_note_events``, ``enable_ssl_verification``, ``alert_status``, ``disabled_until``,
-        ``disabled`` (GitLab turned it off, for now or for good), ``ok`` (issue + note events, not disabled).
-        """
-        with self._errors(f"list webhooks of {project}"):
-            hooks = [h.attributes for h in self._project(project).hooks.list(get_all=True)]
-        now = datetime.now(UTC)
-        out = []
-        for h in hooks:
-            url = str(h.get("url") or "")
-            if url_prefix and not url.startswith(url_prefix):
-                continue
-            alert = h.get("alert_status") or "executable"
-            until = _parse_dt(h["disabled_until"]) if h.get("disabled_until") else None
-            disabled = alert in ("disabled", "temporarily_disabled") or (until is not None and until > now)
-            entry = {
-                "id": h.get("id"),
-                "url": url,
-                "issues_events": bool(h.get("issues_events")),
-                "note_events": bool(h.get("note_events")),
-                "confidential_issues_events": bool(h.get("confidential_issues_events")),
-                "confidential_note_events": bool(h.get("confidential_note_events")),
-                "enable_ssl_verification": bool(h.get("enable_ssl_verification", True)),
-                "alert_status": alert,
-                "disabled_until": until,
-                "disabled": disabled,
-            }
-            entry["ok"] = entry["issues_events"] and entry["note_events"] and not disabled
-            out.append(entry)
-        return out
 
     # ------------------------------------------------------------------ plumbing
     def _project(self, project: str | int) -> Any:

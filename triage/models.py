@@ -47,6 +47,8 @@ class Request(SQLModel, table=True):
     """One AE's request for an SA; the source of truth, stored before anything external is called."""
 
     __tablename__ = "request"
+    # Each SA's open claims (the leaders' "load") from the index alone, however many requests are stored.
+    __table_args__ = (sa.Index("ix_request_status_owner", "status", "owner"),)
 
     id: int | None = Field(default=None, primary_key=True)
     # Slack's view id: a retried or repeated submission of the same modal maps to the same row.
@@ -71,6 +73,11 @@ class Request(SQLModel, table=True):
     closed_at: datetime | None = _ts()
     deadline: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
     breach_reason: str | None = Field(default=None, max_length=2000)
+    # Stored when the request is allocated (claim or assignment), for the leaders' summaries to aggregate
+    # in SQL: SLA-clock hours from submission to allocation (paused time excluded) and whether that was in time.
+    sla_hours_to_allocate: float | None = None
+    allocated_within_sla: bool | None = None
+    needs_info_at: datetime | None = _ts()  # the first time an SA asked the AE for more information
     # The SLA sweep reads only rows whose next check is due (indexed), never the whole table.
     next_check_at: datetime | None = _ts(index=True)
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from triage.config import Settings
 from triage.core.errors import DeliveryError
 from triage.core.labels import BOARD_LISTS, LABEL_SPECS
+from triage.gitlab_setup import apply_setup, hook_status, plan_setup
 
 
 def setup(settings: Settings, *, dry_run: bool = False, out: Callable[[str], None] = print) -> int:
@@ -23,7 +24,7 @@ def setup(settings: Settings, *, dry_run: bool = False, out: Callable[[str], Non
     for queue in settings.config.queues:
         project = queue.gitlab_project
         try:
-            steps = (tracker.plan_setup if dry_run else tracker.apply_setup)(project, LABEL_SPECS, list(BOARD_LISTS))
+            steps = (plan_setup if dry_run else apply_setup)(tracker, project, LABEL_SPECS, list(BOARD_LISTS))
         except DeliveryError as e:
             out(f"{queue.key} ({project}): FAILED: {e}")
             failed = True
@@ -99,10 +100,10 @@ def check(settings: Settings, *, out: Callable[[str], None] = print) -> int:
                     line(False, what, "not found, or the token can't see it")
                     continue
                 line(True, what)
-                missing = tracker.plan_setup(q.gitlab_project, LABEL_SPECS, list(BOARD_LISTS))
+                missing = plan_setup(tracker, q.gitlab_project, LABEL_SPECS, list(BOARD_LISTS))
                 line(not missing, f"{q.key}: labels and board",
                      "all there" if not missing else f"{len(missing)} missing: run `triage setup`")
-                hooks = [h for h in tracker.hook_status(q.gitlab_project)
+                hooks = [h for h in hook_status(tracker, q.gitlab_project)
                          if h.get("issues_events") and h.get("note_events")]
                 active = [h for h in hooks if h.get("ok")]
                 if not hooks:

@@ -18,7 +18,7 @@ from triage import sweep as sla_sweep
 from triage.config import Settings
 from triage.core.errors import DeliveryError
 from triage.db import make_engine, session_scope
-from triage.services import DeliveryReport, Services
+from triage.services import DeliveryReport, Services, digest
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,10 @@ class Worker:
         now = now or datetime.now(UTC)
         # The SLA sweep first, so the reminders it enqueues go out in this same pass.
         sla_sweep.sweep(self.services.engine, self.services.config, now=now)
+        try:  # the leaders' weekly digest, once per week (an outbox entry keyed by the week)
+            digest.enqueue_due(self.services.engine, self.services.config, now=now)
+        except Exception:  # a digest problem must never hold up deliveries; the next pass retries
+            log.exception("weekly digest not enqueued; the next pass tries again")
         delivery = self._drain(now)
         repaired = 0
         if self.tracker is not None:

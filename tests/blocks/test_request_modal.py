@@ -4,14 +4,14 @@ from typing import Any
 import pytest
 
 from blocks.ids import EXPEDITE_OPTION, CallbackId, Field, Input
-from blocks.request_modal import (
+from blocks.request_modal import request_modal
+from blocks.small_modals import (
     answer_modal,
     breach_reason_modal,
     decline_modal,
     gitlab_username_modal,
     needs_info_modal,
     no_queues_modal,
-    request_modal,
     text_modal,
 )
 from blocks.text import MODAL_BLOCKS_MAX, ZWJ

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from triage.core.gitlab_text import find_marker, marker, neutralize, neutralize_title
 
-# The commands ../shared/reference/gitlab/quick_actions.md calls dangerous for an intake bot.
+# Quick actions (https://docs.gitlab.com/user/project/quick_actions/) that would be dangerous if user text
+# from an intake bot could run them with the app's token.
 DANGEROUS = [
     "/close",
     "/reopen",

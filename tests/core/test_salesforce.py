@@ -13,7 +13,8 @@ from triage.core.salesforce import (
     to_18,
 )
 
-# Published vectors and the made-up Opportunity ids, from ../shared/reference/salesforce-ids.md.
+# Published 15 -> 18 vectors (the salesforce_id_formatter gem's README, public converter doctests; each
+# re-computed with the algorithm), then made-up Opportunity ids with computed suffixes.
 VECTORS = [
     ("70130000001tcyI", "70130000001tcyIAAQ"),
     ("a0BA0000000L2ZC", "a0BA0000000L2ZCMA0"),

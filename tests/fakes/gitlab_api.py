@@ -1,7 +1,8 @@
 """A fake GitLab REST API v4 server, for tests that drive the real python-gitlab client over HTTP.
 
 It runs a ``ThreadingHTTPServer`` on 127.0.0.1 (port 0) in a daemon thread and answers like GitLab does,
-following the saved reference in ``/work/shared/reference/gitlab``:
+following GitLab's REST API docs (https://docs.gitlab.com/api/rest/, https://docs.gitlab.com/api/issues/,
+https://docs.gitlab.com/api/notes/, https://docs.gitlab.com/api/users/, https://docs.gitlab.com/api/project_webhooks/):
 
 * auth with the ``PRIVATE-TOKEN`` header (also ``private_token`` query or ``Authorization: Bearer``);
   a wrong or missing token gets ``401 {"message": "401 Unauthorized"}``;

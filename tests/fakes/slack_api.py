@@ -6,7 +6,8 @@ The real ``slack_sdk`` clients talk to it unchanged::
         client = WebClient(token=fake.token, base_url=fake.url)
         client.chat_postMessage(channel="C1", text="hi")   # after fake.add_channel("C1")
 
-What it imitates (https://docs.slack.dev/reference/methods, limits in /work/shared/reference/slack/limits.md):
+What it imitates (https://docs.slack.dev/reference/methods; Block Kit limits as in
+https://docs.slack.dev/reference/block-kit/blocks and https://docs.slack.dev/reference/views/modal-views):
 
 * ``POST``/``GET`` ``/api/<method>``; arguments are read from the query string, a form body
   (``application/x-www-form-urlencoded``) and a JSON body (``application/json``) — the sync
@@ -1325,3 +1326,126 @@ FakeSlack._init_state = _init_state_with_limits  # type: ignore[method-assign]
 FakeSlack._answer = _answer_with_limits  # type: ignore[method-assign]
 FakeSlack.enforce_rate_limits = _enforce_rate_limits  # type: ignore[attr-defined]
 FakeSlack.stop_rate_limits = _stop_rate_limits  # type: ignore[attr-defined]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Sign in with Slack (OpenID Connect), self-contained: the authorize page, openid.connect.token and
+# openid.connect.userInfo, as https://api.slack.com/authentication/sign-in-with-slack describes them.
+#
+#   fake.openid_client(client_id, client_secret)   the Slack app's OAuth credentials
+#   fake.openid_sign_in_as(user_id)                who "signs in" on the authorize page (None: they cancel)
+#   fake.openid_authorize_url                      SLACK_AUTHORIZE_URL for the app under test
+#
+# The authorize page (GET /openid/connect/authorize) redirects to redirect_uri with a one-time code and
+# the state it was given; the token method checks the client (HTTP Basic, as slack_sdk sends it, or
+# form fields), the code and the redirect_uri, and answers a user token; userInfo answers that user's
+# OpenID claims for that token.
+# ----------------------------------------------------------------------------------------------------------
+
+import base64 as _b64  # noqa: E402
+import secrets as _secrets  # noqa: E402
+from urllib.parse import urlencode as _urlencode  # noqa: E402
+
+_dispatch_before_openid = FakeSlack._dispatch
+_reset_before_openid = FakeSlack._init_state
+
+
+def _openid_init_state(self: FakeSlack) -> None:
+    _reset_before_openid(self)
+    self._openid_client: tuple[str, str] | None = None
+    self._openid_user: str | None = None
+    self._openid_codes: dict[str, tuple[str, str]] = {}  # code -> (user, redirect_uri)
+    self._openid_tokens: dict[str, str] = {}  # user token -> user
+
+
+def _openid_client(self: FakeSlack, client_id: str, client_secret: str) -> None:
+    with self._lock:
+        self._openid_client = (client_id, client_secret)
+
+
+def _openid_sign_in_as(self: FakeSlack, user_id: str | None) -> None:
+    with self._lock:
+        self._openid_user = user_id
+
+
+def _openid_authorize_url(self: FakeSlack) -> str:
+    return self.url[: -len("api/")] + "openid/connect/authorize"
+
+
+def _openid_dispatch(self: FakeSlack, path: str, query: str, headers: dict[str, str], body: bytes) -> _Reply:
+    if path == "/openid/connect/authorize":
+        return self._openid_authorize(dict(parse_qsl(query, keep_blank_values=True)))
+    if path.rstrip("/") in ("/api/openid.connect.token", "/api/openid.connect.userInfo"):
+        args: dict[str, Any] = dict(parse_qsl(query, keep_blank_values=True))
+        if body:
+            args.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+        with self._lock:
+            self._calls.append(Call(path[len("/api/"):].rstrip("/"), copy.deepcopy(args), dict(headers),
+                                    time.time()))
+            if path.rstrip("/").endswith("token"):
+                return self._openid_token(args, headers.get("authorization", ""))
+            return self._openid_userinfo(args, headers.get("authorization", ""))
+    return _dispatch_before_openid(self, path, query, headers, body)
+
+
+def _openid_authorize(self: FakeSlack, args: dict[str, str]) -> _Reply:
+    with self._lock:
+        client = self._openid_client
+        if client is None or args.get("client_id") != client[0]:
+            return _Reply(400, {"ok": False, "error": "invalid_client_id"})
+        if args.get("response_type") != "code" or "openid" not in args.get("scope", "").split():
+            return _Reply(400, {"ok": False, "error": "invalid_scope"})
+        redirect = args.get("redirect_uri", "")
+        if not redirect:
+            return _Reply(400, {"ok": False, "error": "bad_redirect_uri"})
+        if self._openid_user is None:
+            query = {"error": "access_denied", "state": args.get("state", "")}
+        else:
+            code = _secrets.token_urlsafe(12)
+            self._openid_codes[code] = (self._openid_user, redirect)
+            query = {"code": code, "state": args.get("state", "")}
+    sep = "&" if "?" in redirect else "?"
+    return _Reply(302, {}, {"Location": redirect + sep + _urlencode(query)})
+
+
+def _openid_token(self: FakeSlack, args: dict[str, str], authorization: str) -> _Reply:
+    client_id, client_secret = args.get("client_id"), args.get("client_secret")
+    if authorization.startswith("Basic "):
+        client_id, _, client_secret = _b64.b64decode(authorization[6:]).decode().partition(":")
+    if self._openid_client is None or client_id != self._openid_client[0]:
+        return _Reply(200, {"ok": False, "error": "invalid_client_id"})
+    if client_secret != self._openid_client[1]:
+        return _Reply(200, {"ok": False, "error": "bad_client_secret"})
+    grant = self._openid_codes.pop(args.get("code", ""), None)  # a code works once
+    if grant is None:
+        return _Reply(200, {"ok": False, "error": "invalid_code"})
+    user, redirect = grant
+    if args.get("redirect_uri") != redirect:
+        return _Reply(200, {"ok": False, "error": "bad_redirect_uri"})
+    token = "xoxp-" + _secrets.token_hex(8)
+    self._openid_tokens[token] = user
+    return _Reply(200, {"ok": True, "access_token": token, "token_type": "Bearer", "id_token": "fake.jwt.token"})
+
+
+def _openid_userinfo(self: FakeSlack, args: dict[str, str], authorization: str) -> _Reply:
+    token = authorization[7:].strip() if authorization.startswith("Bearer ") else args.get("token", "")
+    user = self._openid_tokens.get(token)
+    if user is None:
+        return _Reply(200, {"ok": False, "error": "invalid_auth"})
+    profile = self._users.get(user, {})
+    return _Reply(200, {
+        "ok": True, "sub": user, "https://slack.com/user_id": user, "https://slack.com/team_id": self.team_id,
+        "name": profile.get("real_name") or profile.get("name") or user,
+        "email": profile.get("profile", {}).get("email"),
+        "https://slack.com/team_name": "Example Workspace", "https://slack.com/team_domain": "example",
+    })
+
+
+FakeSlack._init_state = _openid_init_state  # type: ignore[method-assign]
+FakeSlack._dispatch = _openid_dispatch  # type: ignore[method-assign]
+FakeSlack._openid_authorize = _openid_authorize  # type: ignore[attr-defined]
+FakeSlack._openid_token = _openid_token  # type: ignore[attr-defined]
+FakeSlack._openid_userinfo = _openid_userinfo  # type: ignore[attr-defined]
+FakeSlack.openid_client = _openid_client  # type: ignore[attr-defined]
+FakeSlack.openid_sign_in_as = _openid_sign_in_as  # type: ignore[attr-defined]
+FakeSlack.openid_authorize_url = property(_openid_authorize_url)  # type: ignore[attr-defined]

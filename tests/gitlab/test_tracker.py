@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import time
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 import pytest
@@ -17,22 +16,6 @@ TOKEN = "glpat-test"
 PROJECT = "sa-triage-boards/amer-east"
 MARKER = "<!-- triage-request: 0193f2c1-7d2e -->"
 DUE = date(2031, 3, 4)
-
-
-@dataclass(frozen=True)
-class Spec:
-    name: str
-    color: str
-    description: str | None = None
-
-
-SPECS = [
-    Spec("SA Triaged", "#428BCA", "An SA owns it"),
-    Spec("SA Doing", "#1F75CB"),
-    Spec("SA Waiting", "#FFECDB"),
-    Spec("Expedite", "#DC143C", "Expedited request"),
-]
-LISTS = ["SA Triaged", "SA Doing", "SA Waiting"]
 
 
 @pytest.fixture
@@ -287,58 +270,3 @@ def test_user_by_username_whoami_project_exists(fake, tracker):
     fake.set_down(True)
     with pytest.raises(RetryLater):
         tracker.project_exists(PROJECT)
-
-
-# ---------------------------------------------------------------- setup
-def test_setup_plans_applies_and_second_run_does_nothing(fake, tracker):
-    fake.add_label(PROJECT, "SA Doing", color="#000000", description="ours, keep it")
-    plan = tracker.plan_setup(PROJECT, SPECS, LISTS)
-    assert plan == [
-        "create label 'SA Triaged'",
-        "create label 'SA Waiting'",
-        "create label 'Expedite'",
-        "create board 'SA triage'",
-        "add list 'SA Triaged' to board 'SA triage'",
-        "add list 'SA Doing' to board 'SA triage'",
-        "add list 'SA Waiting' to board 'SA triage'",
-    ]
-    assert not fake.calls_matching("POST", ".")
-    assert tracker.apply_setup(PROJECT, SPECS, LISTS) == plan
-
-    labels = {lab["name"]: lab for lab in fake.labels(PROJECT)}
-    assert labels["SA Triaged"]["color"] == "#428BCA" and labels["SA Triaged"]["description"] == "An SA owns it"
-    assert labels["SA Doing"]["color"] == "#000000"  # existing label untouched
-    (board,) = fake.boards(PROJECT)
-    assert board["name"] == "SA triage"
-    assert [x["label"]["name"] for x in board["lists"]] == LISTS
-
-    fake.reset_calls()
-    assert tracker.apply_setup(PROJECT, SPECS, LISTS) == []
-    assert tracker.plan_setup(PROJECT, SPECS, LISTS) == []
-    assert not fake.calls_matching("POST", ".")
-
-
-def test_setup_completes_a_partial_board(fake, tracker):
-    tracker.apply_setup(PROJECT, SPECS, LISTS[:1])
-    assert tracker.apply_setup(PROJECT, SPECS, LISTS) == [
-        "add list 'SA Doing' to board 'SA triage'",
-        "add list 'SA Waiting' to board 'SA triage'",
-    ]
-    assert len(fake.boards(PROJECT)) == 1
-
-
-# ---------------------------------------------------------------- webhooks
-def test_hook_status(fake, tracker):
-    fake.add_hook(PROJECT, "https://triage.example/gitlab/webhook")
-    fake.add_hook(PROJECT, "https://triage.example/gitlab/webhook2", note_events=False)
-    fake.add_hook(PROJECT, "https://triage.example/gitlab/webhook3", disabled="temporarily")
-    fake.add_hook(PROJECT, "https://elsewhere.example/hook", disabled=True)
-    hooks = tracker.hook_status(PROJECT, "https://triage.example/")
-    assert [(h["url"].rsplit("/", 1)[-1], h["ok"], h["disabled"]) for h in hooks] == [
-        ("webhook", True, False),
-        ("webhook2", False, False),
-        ("webhook3", False, True),
-    ]
-    assert hooks[2]["alert_status"] == "temporarily_disabled" and hooks[2]["disabled_until"] is not None
-    everything = tracker.hook_status(PROJECT)
-    assert len(everything) == 4 and everything[3]["alert_status"] == "disabled"

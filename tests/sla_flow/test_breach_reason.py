@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from blocks.ids import BreachReason
-from blocks.request_modal import BREACH_REASON_LABELS
+from blocks.small_modals import BREACH_REASON_LABELS
 from tests.conftest import AMER_CHANNEL, LEADER, OUTSIDER, SA1
 from tests.flows.test_intake import GOOD, open_modal, submit
 from tests.sla_flow.conftest import PROJECT, card_ts, events, latest_request, request_row, submit_direct

@@ -1,6 +1,6 @@
 """Make user text safe to put in a GitLab issue description or note, and the request marker.
 
-GitLab acts on some of what it stores (../shared/reference/gitlab/quick_actions.md):
+GitLab acts on some of what it stores (https://docs.gitlab.com/user/project/quick_actions/):
 - quick actions: `Gitlab::QuickActions::Extractor` runs `^\\/(?<cmd>close|move|...)` over the raw
   description/note *before* Markdown rendering, after deleting every "\\r", and executes what matches with
   the app token's rights (`/close`, `/move group/project`, `/assign @x`, `/confidential`, ...);

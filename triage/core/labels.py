@@ -1,4 +1,5 @@
-"""GitLab labels: the names the SA triage boards use (see CONTRACT.md, "GitLab"), and which apply when."""
+"""GitLab labels: the names the SA triage boards use, and which apply when. The names are shared with the
+boards people already run (their lists and saved filters use them), so they are kept exactly as written here."""
 
 from __future__ import annotations
 

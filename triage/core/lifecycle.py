@@ -30,7 +30,8 @@ ACTIVE_STATUSES: frozenset[str] = frozenset(
 )
 CLOSED_STATUSES: frozenset[str] = frozenset({Status.DONE, Status.DECLINED})
 
-# The options of the card's `status` select (CONTRACT.md); "waiting" is also where needs_info goes.
+# The options of the card's `status` select, in this order; option values are part of messages already
+# posted, so they don't change. "waiting" is also where needs_info goes.
 SETTABLE_STATUSES: tuple[str, ...] = (
     Status.DOING,
     Status.WAITING,

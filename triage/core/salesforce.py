@@ -1,8 +1,11 @@
 """Salesforce record ids: checksum, 15 -> 18 normalisation, and Opportunity id parsing.
 
-Algorithm and vectors: ../shared/reference/salesforce-ids.md. The 15-character id is case-sensitive; the
-18-character form appends a 3-character suffix that encodes where the upper-case letters are, so a
-mistyped or case-mangled 18-character id is caught by recomputing the suffix.
+The 15-character id is case-sensitive; the 18-character ("case-safe") form, which the API returns,
+appends a 3-character suffix that encodes where the upper-case letters are: for each 5-character chunk,
+bit j is set when its j-th character is A-Z, and the 5-bit number indexes "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345".
+A mistyped or case-mangled 18-character id is caught by recomputing the suffix. The first 3 characters are
+the object's key prefix; an Opportunity's is `006` in every org. (Salesforce SOAP API Developer Guide,
+"Field Types": https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/field_types.htm)
 """
 
 from __future__ import annotations

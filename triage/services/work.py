@@ -17,6 +17,7 @@ from triage.core.lifecycle import CLOSED_STATUSES
 from triage.core.slack_text import escape, quote_lines
 from triage.db import session_scope
 from triage.models import Request, RequestEvent
+from triage.services import summary
 from triage.services.base import Change, ServiceBase, _mention
 
 
@@ -71,6 +72,8 @@ class WorkMixin(ServiceBase):
         if first:
             repo.add_event(session=s, request_id=request.id, kind="sla_stop", source="system", at=now,
                            late=late)
+            s.flush()
+            summary.record_allocation(s, request, self.config, now=now, late=late)
         self._record(
             s, request, kind=kind, actor=by, source=source, now=now, thread=text, to=actor,
             gitlab={"add_labels": ["SA Triaged"], "remove_labels": [], "assignee": actor},
@@ -138,7 +141,9 @@ class WorkMixin(ServiceBase):
             if request.status in CLOSED_STATUSES:
                 raise InvalidTransition(f"{request.reference} is already {request.status}.")
             previous = request.status
-            s.execute(sa.update(Request).where(Request.id == request_id).values(status="waiting", updated_at=now))
+            first_asked = sa.func.coalesce(Request.needs_info_at, sa.literal(now, Request.needs_info_at.type))
+            s.execute(sa.update(Request).where(Request.id == request_id).values(
+                status="waiting", updated_at=now, needs_info_at=first_asked))
             s.refresh(request)
             if previous != "waiting":
                 repo.add_event(session=s, request_id=request.id, kind="sla_pause", source="system", at=now)

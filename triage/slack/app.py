@@ -15,6 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from triage.config import Settings
 from triage.services import Services
 from triage.slack.listeners import actions, commands, events, shortcuts, views
+from triage.slack.listeners.directory import SaDirectory
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +44,12 @@ def build_bolt_app(settings: Settings, services: Services) -> AsyncApp:
         request_verification_enabled=False,
         raise_error_for_unhandled_request=False,
     )
-    for module in (shortcuts, views, actions, commands, events):
-        module.register(app, services)
+    sas = SaDirectory(services)  # one cache of queue SAs for the card's buttons and the modals they open
+    shortcuts.register(app, services)
+    views.register(app, services, sas)
+    actions.register(app, services, sas)
+    commands.register(app, services)
+    events.register(app, services, sas)
 
     @app.error
     async def on_error(error, body, logger):  # one handler: unknown errors get an id that is also logged

@@ -37,7 +37,7 @@ def gitlab_router(services: Services, secret: str | None) -> APIRouter:
                                          delivery_key=key)
         log.info("GitLab %s (%s): %s", event, key, result)
         # 200 for everything we understood, including what we ignore: a 4xx/5xx would make GitLab
-        # retry and eventually disable the hook (see reference/gitlab/webhooks/headers.md).
+        # retry and eventually disable the hook (https://docs.gitlab.com/user/project/integrations/webhooks/).
         return JSONResponse({"result": result})
 
     return router

@@ -12,6 +12,7 @@ from triage.config import Settings
 from triage.db import connection_history, make_engine, ping, session_scope
 from triage.services import Services
 from triage.web.gitlab_routes import gitlab_router
+from triage.web.leaders import include_leader_routes
 from triage.web.slack_routes import slack_router
 
 log = logging.getLogger(__name__)
@@ -113,7 +114,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, worker
                 background.stop()
             engine.dispose()
 
-    app = FastAPI(title="triage", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = FastAPI(title="triage", lifespan=lifespan, docs_url="/docs", redoc_url=None)
     app.state.settings = settings
     app.state.services = services
     app.include_router(slack_router(bolt, settings.slack_signing_secret.get_secret_value()
@@ -121,6 +122,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, worker
 
     app.include_router(gitlab_router(services, settings.gitlab_webhook_secret.get_secret_value()
                                      if settings.gitlab_webhook_secret else None))
+
+    include_leader_routes(app, settings, services)
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
