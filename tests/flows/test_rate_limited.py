@@ -6,7 +6,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
+from slack_sdk import WebClient
 
+from tests.conftest import AMER_CHANNEL, BOT_TOKEN
 from tests.flows.test_reliability import ISSUE_CREATE, assert_landed_once, file_request, issue_posts, worker
 from triage.db import make_engine
 from triage.models import OutboxEntry
@@ -69,3 +71,30 @@ def test_one_429_holds_back_every_new_issue_of_that_worker(client, fake_slack, f
     assert issue_posts(fake_gitlab) == 1
     run_once(settings, now + timedelta(seconds=61))
     assert len(fake_gitlab.issues("sa-triage-boards/amer-east")) == 3
+
+
+def test_card_lost_behind_a_busy_channel_is_still_found(client, fake_slack, fake_gitlab, settings):
+    """Slack posted the card but the answer was lost; by the retry, 250 other messages were posted (a
+    burst): the retry reads back page by page, finds the card and posts no second one."""
+    t0 = file_request(client, fake_slack)
+    fake_slack.set_delay("chat.postMessage", 3)  # longer than the worker's client timeout: answer lost
+    with worker(settings) as w:
+        w.notifier.client.timeout = 1
+        run_once_with(w, t0)
+    fake_slack.set_delay("chat.postMessage", 0)
+    assert len(cards_in(fake_slack)) == 1
+    poster = WebClient(token=BOT_TOKEN, base_url=fake_slack.url)
+    for i in range(250):
+        poster.chat_postMessage(channel=AMER_CHANNEL, text=f"busy {i}")
+    run_once(settings, t0 + timedelta(minutes=5))
+    cards = [m for m in cards_in(fake_slack) if (m.get("metadata") or {}).get("event_type") == "triage_request"]
+    assert len(cards) == 1
+    assert len(fake_slack.calls_to("conversations.history")) >= 2  # it had to turn a page
+
+
+def run_once_with(w, now):
+    w.run_once(now)
+
+
+def cards_in(fake_slack):
+    return fake_slack.messages_in(AMER_CHANNEL, top_level_only=True)

@@ -165,7 +165,7 @@ class Cluster:
             "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": slack.url, "GITLAB_URL": gitlab.url,
             "GITLAB_TOKEN": GITLAB_TOKEN, "GITLAB_WEBHOOK_SECRET": WEBHOOK_SECRET,
             # A killed worker's leased entries go back to the others after this (the default is 2 minutes).
-            "TRIAGE_OUTBOX_LEASE_SECONDS": "5", "PYTHONUNBUFFERED": "1",
+            "TRIAGE_OUTBOX_LEASE_SECONDS": "10", "PYTHONUNBUFFERED": "1",
         })
         env.update(extra_env or {})
         self.env = env

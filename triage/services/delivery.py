@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 # Side effects delivered side by side. GitLab.com allows 2,000 API calls a minute per user and Slack's
 # chat.postMessage about one a second per channel; 8 at a time stays well inside both.
 DELIVERY_THREADS = 8
+LEASE_USABLE = 0.5  # an entry starts only within this part of its lease (the rest covers its calls)
 
 
 @dataclass
@@ -57,8 +59,16 @@ class DeliveryMixin(ServiceBase):
         lease = timedelta(seconds=self.settings.outbox_lease_seconds)
         entries = outbox.claim_due(self.engine, now=now, limit=limit, kinds=kinds, lease=lease)
         report.claimed = len(entries)
+        # The batch's leases run from the claim, but its entries start one after another on `threads`
+        # threads: one that only gets its turn when most of its lease is gone may already have been taken
+        # by another worker (seen at scale: two cards for one request), so it is left to that worker.
+        claimed_at, usable = time.monotonic(), LEASE_USABLE * lease.total_seconds()
 
         def one(entry: OutboxEntry) -> str | None:
+            if time.monotonic() - claimed_at > usable:
+                log.info("outbox %s %s: lease nearly over before its turn; left for the next claim",
+                         entry.id, entry.kind)
+                return ""
             return self._deliver_one(entry, tracker=tracker, notifier=notifier, now=now)
 
         if len(entries) > 1 and threads > 1:

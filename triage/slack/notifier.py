@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 # Slack "ok": false errors that mean "try again later" rather than "this will never work".
 _TRANSIENT = {"ratelimited", "internal_error", "fatal_error", "service_unavailable",
               "request_timeout", "team_added_to_org"}
+HISTORY_PAGES = 25  # pages of 200 messages find_card reads at most (since the request was made)
 USER_INFO_TTL = 300.0  # seconds a users.info answer is reused
 CARD_EVENT_TYPE = "triage_request"  # message metadata that lets a retry find a card it already posted
 LINK_GITLAB_ACTION = "link_gitlab"  # opens the GitLab username modal
@@ -140,18 +141,27 @@ class SlackNotifier:
     def find_card(self, request: Request) -> str | None:
         """The card an earlier, interrupted attempt posted, found by its metadata; None if there is none."""
         oldest = (request.created_at - timedelta(minutes=1)).timestamp()
-        try:
-            res = self._call(self.client.conversations_history, channel=request.slack_channel, oldest=f"{oldest:.6f}",
-                       include_all_metadata=True, limit=200)
-        except Rejected as e:  # e.g. missing channels:history scope: we can't look, so post
-            log.warning("can't look for an earlier card of %s: %s", request.reference, e)
-            return None
-        for m in res.get("messages") or []:
-            meta = m.get("metadata") or {}
-            if meta.get("event_type") == CARD_EVENT_TYPE and \
-                    str((meta.get("event_payload") or {}).get("request_id")) == str(request.id):
-                return m["ts"]
-        return None
+        cursor = None
+        # Newest first, a page at a time: in a busy channel (a burst of hundreds of requests) the card can
+        # be further back than one page, and missing it would post it twice.
+        for _ in range(HISTORY_PAGES):
+            try:
+                res = self._call(self.client.conversations_history, channel=request.slack_channel,
+                                 oldest=f"{oldest:.6f}", include_all_metadata=True, limit=200,
+                                 **({"cursor": cursor} if cursor else {}))
+            except Rejected as e:  # e.g. missing channels:history scope: we can't look, so post
+                log.warning("can't look for an earlier card of %s: %s", request.reference, e)
+                return None
+            for m in res.get("messages") or []:
+                meta = m.get("metadata") or {}
+                if meta.get("event_type") == CARD_EVENT_TYPE and \
+                        str((meta.get("event_payload") or {}).get("request_id")) == str(request.id):
+                    return m["ts"]
+            cursor = (res.get("response_metadata") or {}).get("next_cursor")
+            if not res.get("has_more") or not cursor:
+                return None
+        raise RetryLater(f"{request.reference}: more than {HISTORY_PAGES * 200} messages to look through for "
+                         "its card; trying again later")
 
     def permalink(self, channel: str, ts: str) -> str | None:
         try:
