@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import signal
 import sys
 import threading
 
+from pydantic import ValidationError
+
+from triage import __version__
 from triage.config import Settings
 from triage.core.errors import ConfigError
-
-log = logging.getLogger("triage")
+from triage.db import DatabaseUnavailable
+from triage.logs import configure_logging
 
 
 def _settings() -> Settings:
@@ -20,11 +22,22 @@ def _settings() -> Settings:
     return settings
 
 
-def cmd_migrate(args: argparse.Namespace) -> int:
+def _migrate(settings: Settings) -> None:
+    """Bring the database to the latest schema; an unusable DATABASE_URL is one line, not a traceback."""
+    import sqlalchemy as sa
+
+    from triage.db import DatabaseUnavailable, check_database, explain
     from triage.migrate import upgrade
 
-    settings = _settings()
-    upgrade(settings.database_url)
+    check_database(settings.database_url)
+    try:
+        upgrade(settings.database_url)
+    except sa.exc.DBAPIError as e:  # went away between the check and the migration
+        raise DatabaseUnavailable(explain(settings.database_url, e)) from None
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    _migrate(_settings())
     print("database is at the latest schema")
     return 0
 
@@ -32,30 +45,38 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from triage.migrate import upgrade
+    from triage.logs import uvicorn_log_config
     from triage.web import create_app
 
     settings = _settings()
-    upgrade(settings.database_url)
+    _migrate(settings)
     app = create_app(settings, migrate=False)
-    uvicorn.run(app, host=args.host, port=args.port or settings.port, log_level="info",
-                proxy_headers=True, forwarded_allow_ips="*")
+    # One log format for uvicorn and the app; the app logs one line per request itself (with the route and
+    # its duration), so uvicorn's own access log is off.
+    uvicorn.run(app, host=args.host, port=args.port or settings.port, log_config=uvicorn_log_config(settings),
+                access_log=False, proxy_headers=True, forwarded_allow_ips="*")
     return 0
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
     from triage.db import make_engine
-    from triage.migrate import upgrade
     from triage.services import Services
     from triage.worker import Worker
 
     settings = _settings()
-    upgrade(settings.database_url)
+    _migrate(settings)
     worker = Worker(Services(settings, make_engine(settings.database_url)))
     if args.once:
         report = worker.run_once()
         print(f"delivered {report.delivered}, waiting {report.delivery.retried}")
         return 0
+    if args.metrics_port:
+        from prometheus_client import start_http_server
+
+        from triage import metrics
+
+        metrics.watch_outbox(worker.services.engine)
+        start_http_server(args.metrics_port, registry=metrics.REGISTRY)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: (worker.stop(), stop.set()))
@@ -78,6 +99,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="triage", description="SA request intake: Slack -> GitLab, with SLAs")
+    parser.add_argument("--version", action="version", version=f"triage {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("serve", help="migrate, then serve the web app (and the worker unless "
                                      "TRIAGE_EMBEDDED_WORKER=false)")
@@ -86,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(fn=cmd_serve)
     p = sub.add_parser("worker", help="deliver GitLab/Slack side effects and run the SLA sweep")
     p.add_argument("--once", action="store_true", help="one pass, then exit")
+    p.add_argument("--metrics-port", type=int, default=None,
+                   help="serve this worker's Prometheus metrics on this port (default: none)")
     p.set_defaults(fn=cmd_worker)
     sub.add_parser("migrate", help="alembic upgrade head on DATABASE_URL").set_defaults(fn=cmd_migrate)
     p = sub.add_parser("setup", help="create the labels and the triage board on every configured project")
@@ -93,12 +117,20 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(fn=cmd_setup)
     sub.add_parser("check", help="validate config and reach Slack and GitLab").set_defaults(fn=cmd_check)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
+        configure_logging(Settings())
         return args.fn(args)
+    except ValidationError as e:  # an env var of the wrong type (PORT=abc): name it, don't dump the model
+        err = e.errors()[0]
+        name = ".".join(str(x) for x in err.get("loc", ())) or "settings"
+        print(f"triage: invalid setting {name}: {err.get('msg')}", file=sys.stderr)
+        return 2
     except ConfigError as e:
         print(f"triage: invalid configuration: {e}", file=sys.stderr)
         return 2
+    except DatabaseUnavailable as e:
+        print(f"triage: {e}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     # How long an outbox entry a worker took stays its own: a worker killed mid-delivery frees its entries
     # for the others after this. Longer than any one delivery (each call times out after 10 s).
     outbox_lease_seconds: float = Field(120.0, alias="TRIAGE_OUTBOX_LEASE_SECONDS", gt=0)
+    log_level: str = Field("INFO", alias="LOG_LEVEL")
+    log_format: str = Field("text", alias="LOG_FORMAT")  # "json": one JSON object per line
 
     @field_validator("database_url")
     @classmethod

@@ -12,6 +12,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+CONNECT_TIMEOUT = 10  # seconds to wait for PostgreSQL to answer a new connection
+
+
+class DatabaseUnavailable(Exception):
+    """DATABASE_URL can't be used; the message is one line for an operator (no password in it)."""
+
 
 def make_engine(url: str, **kwargs) -> Engine:
     if url.startswith("sqlite"):
@@ -40,6 +46,9 @@ def make_engine(url: str, **kwargs) -> Engine:
         # this process also queue on a lock of ours, which hands over at once.
         engine.info_writer_lock = threading.RLock()  # type: ignore[attr-defined]
         return engine
+    if url.startswith("postgresql"):
+        # A host that drops packets would otherwise hold start-up for the OS's TCP timeout (minutes).
+        kwargs.setdefault("connect_args", {"connect_timeout": CONNECT_TIMEOUT})
     # pre_ping: a pooled connection the server dropped (restart, failover, idle timeout) is tested and
     # replaced before use, so the app reconnects by itself; a lost connection is remembered for /healthz.
     kwargs.setdefault("pool_pre_ping", True)
@@ -113,3 +122,71 @@ def _read_only(engine: Engine) -> Engine:
 def ping(engine: Engine) -> None:
     with engine.connect() as conn:
         conn.execute(sa.text("SELECT 1"))
+
+
+def where(url: str) -> str:
+    """The database a URL names, for messages: host, port and name; never the password."""
+    try:
+        u = sa.engine.make_url(url)
+    except sa.exc.ArgumentError:
+        return "DATABASE_URL"
+    if u.get_backend_name() == "sqlite":
+        return f"SQLite file {u.database}" if u.database and u.database != ":memory:" else "SQLite in memory"
+    host = u.host or "localhost"
+    return f"{host}:{u.port or 5432}" + (f", database {u.database}" if u.database else "")
+
+
+# What the driver said -> what the operator should check.
+_HINTS = (  # first match wins
+    (("refused",), "is PostgreSQL running there, and is the port right?"),
+    (("resolve host", "name or service not known", "nodename nor servname", "could not translate host"),
+     "is the host name in DATABASE_URL right?"),
+    (("timeout", "timed out"), "is the host reachable from here (firewall, VPN, security group)?"),
+    (("password authentication failed", "no password supplied", "authentication failed", 'role "'),
+     "check the user name and password in DATABASE_URL"),
+    (("does not exist",), "create the database (createdb), or fix the name in DATABASE_URL"),
+    (("unable to open database file",), "does the file's directory exist, and may this user write to it?"),
+    (("ssl",), "check the sslmode in DATABASE_URL against what the server requires"),
+)
+
+
+def explain(url: str, error: BaseException) -> str:
+    """One readable line for a database error: which database, what went wrong, what to check."""
+    if isinstance(error, sa.exc.NoSuchModuleError):
+        scheme = url.split(":", 1)[0]
+        return (f"DATABASE_URL names an unknown database type '{scheme}': use postgresql://user:password@host:5432/"
+                "name or sqlite:///./triage.db")
+    if isinstance(error, (sa.exc.ArgumentError, ValueError)):
+        return ("DATABASE_URL is not a database URL: use postgresql://user:password@host:5432/name or "
+                "sqlite:///./triage.db")
+    orig = getattr(error, "orig", None) or error
+    lines = [ln.strip() for ln in str(orig).splitlines() if ln.strip()]
+    detail = lines[0] if lines else orig.__class__.__name__
+    for ln in lines:  # psycopg puts the server's reason on the line that says FATAL, when there is one
+        if ln.startswith("FATAL:") or "failed:" in ln:
+            detail = ln
+    detail = detail.replace("connection failed: ", "")
+    try:
+        password = sa.engine.make_url(url).password
+    except sa.exc.ArgumentError:
+        password = None
+    if password:
+        detail = detail.replace(str(password), "***")
+    low = detail.lower()
+    hint = next((h for needles, h in _HINTS if any(n in low for n in needles)),
+                "check DATABASE_URL and that the database server is up")
+    return f"cannot use the database at {where(url)}: {detail[:300]} -- {hint}"
+
+
+def check_database(url: str) -> None:
+    """Connect once; raise DatabaseUnavailable with a one-line explanation when that fails."""
+    try:
+        engine = make_engine(url)
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ValueError) as e:
+        raise DatabaseUnavailable(explain(url, e)) from None
+    try:
+        ping(engine)
+    except sa.exc.DBAPIError as e:
+        raise DatabaseUnavailable(explain(url, e)) from None
+    finally:
+        engine.dispose()

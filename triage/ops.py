@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from triage import checks
 from triage.config import Settings
 from triage.core.errors import DeliveryError
 from triage.core.labels import BOARD_LISTS, LABEL_SPECS
@@ -14,12 +15,19 @@ def setup(settings: Settings, *, dry_run: bool = False, out: Callable[[str], Non
     from triage.worker import build_tracker
 
     tracker = build_tracker(settings)
-    if tracker is None:
-        out("GitLab is not configured: set GITLAB_TOKEN (and GITLAB_URL) first.")
-        return 2
     if not settings.config.queues:
         out(f"No queues in {settings.triage_config}: nothing to set up.")
         return 2
+    if tracker is None:
+        if not dry_run:
+            out("GitLab is not configured: set GITLAB_TOKEN (and GITLAB_URL) first.")
+            return 2
+        out("GITLAB_TOKEN is not set, so what exists can't be read: this is the plan for projects that have "
+            "none of it yet.")
+        for queue in settings.config.queues:
+            for step in checks.full_setup_plan():
+                out(f"{queue.key} ({queue.gitlab_project}): would {step}")
+        return 0
     failed = False
     for queue in settings.config.queues:
         project = queue.gitlab_project
@@ -52,6 +60,8 @@ def check(settings: Settings, *, out: Callable[[str], None] = print) -> int:
     line(True, "config", f"{settings.triage_config}: {len(config.queues)} queue(s)")
     if not config.queues:
         line(False, "queues", f"none configured in {settings.triage_config}")
+    checks.database(settings, line)
+    checks.socket_mode_token(settings, line)
 
     notifier = build_notifier(settings)
     if notifier is None or not settings.slack_signing_secret:

@@ -11,13 +11,15 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import sqlalchemy as sa
 from slack_sdk import WebClient
 
-from triage import outbox
+from triage import metrics, outbox
 from triage import sweep as sla_sweep
 from triage.config import Settings
 from triage.core.errors import DeliveryError
-from triage.db import make_engine, session_scope
+from triage.db import explain, make_engine, session_scope
+from triage.models import reference_of
 from triage.services import DeliveryReport, Services, digest
 
 log = logging.getLogger(__name__)
@@ -56,6 +58,15 @@ class PassReport:
         return self.delivery.delivered
 
 
+def _report_outcomes(batch: DeliveryReport) -> None:
+    """One log line and one counter sample per delivery attempt (why one failed is logged where it failed)."""
+    for kind, request_id, result in batch.outcomes:
+        metrics.record_delivery(kind, result)
+        reference = reference_of(request_id) if request_id else "-"
+        log.log(logging.INFO if result == "delivered" else logging.WARNING, "delivery %s %s %s", kind, result,
+                reference, extra={"kind": kind, "result": result, "reference": reference})
+
+
 class Worker:
     def __init__(self, services: Services, *, tracker=None, notifier=None):
         self.services = services
@@ -68,7 +79,8 @@ class Worker:
     def run_once(self, now: datetime | None = None) -> PassReport:
         now = now or datetime.now(UTC)
         # The SLA sweep first, so the reminders it enqueues go out in this same pass.
-        sla_sweep.sweep(self.services.engine, self.services.config, now=now)
+        swept = sla_sweep.sweep(self.services.engine, self.services.config, now=now)
+        metrics.record_sweep(swept.reminders, swept.breaches)
         try:  # the leaders' weekly digest, once per week (an outbox entry keyed by the week)
             digest.enqueue_due(self.services.engine, self.services.config, now=now)
         except Exception:  # a digest problem must never hold up deliveries; the next pass retries
@@ -94,6 +106,7 @@ class Worker:
         total = DeliveryReport()
         while True:
             batch = self.services.deliver_due(tracker=self.tracker, notifier=self.notifier, now=now)
+            _report_outcomes(batch)
             total.delivered += batch.delivered
             total.retried += batch.retried
             total.errors += batch.errors
@@ -110,6 +123,9 @@ class Worker:
             self._wake.clear()
             try:
                 self.run_once()
+            except sa.exc.DBAPIError as e:  # the database is down: one line a pass, not a traceback
+                log.warning("worker pass failed; trying again shortly: %s",
+                            explain(self.services.settings.database_url, e))
             except Exception:  # keep the loop alive; the outbox keeps the work
                 log.exception("worker pass failed; trying again shortly")
             self._wake.wait(self._idle_seconds())
@@ -119,7 +135,9 @@ class Worker:
         try:
             with session_scope(self.services.engine) as s:
                 due = outbox.next_due(s)
-        except Exception:  # database briefly unavailable: poll again soon
+        except sa.exc.DBAPIError:  # database briefly unavailable (the pass above said why): poll again soon
+            return IDLE_SECONDS
+        except Exception:
             log.warning("worker could not read the outbox", exc_info=True)
             return IDLE_SECONDS
         if due is None:

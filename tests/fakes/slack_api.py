@@ -769,6 +769,8 @@ class FakeSlack:
             return _Reply(200, {"ok": False, "error": "invalid_json"})
         if not token:
             return _Reply(200, {"ok": False, "error": "not_authed"})
+        if method in _APP_TOKEN_METHODS or token == getattr(self, "app_token", None):
+            return _check_app_token(self, method, token)  # Socket Mode: see the end of this file
         if token != self.token:
             return _Reply(200, {"ok": False, "error": "invalid_auth"})
         if bad_json_arg is not None:
@@ -1449,3 +1451,24 @@ FakeSlack._openid_userinfo = _openid_userinfo  # type: ignore[attr-defined]
 FakeSlack.openid_client = _openid_client  # type: ignore[attr-defined]
 FakeSlack.openid_sign_in_as = _openid_sign_in_as  # type: ignore[attr-defined]
 FakeSlack.openid_authorize_url = property(_openid_authorize_url)  # type: ignore[attr-defined]
+
+
+# ------------------------------------------------------------------ Socket Mode
+# apps.connections.open takes the app-level token (xapp-...), and only that: a bot token there, or the app
+# token on any other method, is `not_allowed_token_type` (https://docs.slack.dev/reference/methods/apps.connections.open).
+# It answers with the websocket URL in `socket_mode_url`; the default is a closed port on 127.0.0.1, so the
+# connection fails unless a test serves a websocket there. Tests set both with monkeypatch (the fake is shared).
+FakeSlack.app_token = "xapp-1-A0TRIAGE01-1-fake"
+FakeSlack.socket_mode_url = "ws://127.0.0.1:9/link/?ticket=fake"
+_APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
+
+
+def _check_app_token(fake: FakeSlack, method: str, token: str | None) -> _Reply:
+    if method not in _APP_TOKEN_METHODS or token == fake.token:
+        return _Reply(200, {"ok": False, "error": "not_allowed_token_type"})
+    if token != fake.app_token:
+        return _Reply(200, {"ok": False, "error": "invalid_auth"})
+    return _Reply(200, {"ok": True, "url": fake.socket_mode_url})
+
+
+_METHODS["apps.connections.open"] = lambda fake, args: {"url": fake.socket_mode_url}

@@ -39,6 +39,8 @@ class DeliveryReport:
     retried: int = 0
     claimed: int = 0
     errors: list[str] = field(default_factory=list)
+    # (kind, request id, "delivered" | "retry" | "failed") per entry, for the worker's log lines and metrics
+    outcomes: list[tuple[str, int | None, str]] = field(default_factory=list)
 
 
 class DeliveryMixin(ServiceBase):
@@ -77,13 +79,15 @@ class DeliveryMixin(ServiceBase):
                 outcomes = list(pool.map(one, entries))
         else:
             outcomes = [one(e) for e in entries]
-        for outcome in outcomes:
+        for entry, outcome in zip(entries, outcomes, strict=True):
             if outcome is None:
                 report.delivered += 1
             else:
                 report.retried += 1
                 if outcome:
                     report.errors.append(outcome)
+            report.outcomes.append((entry.kind, entry.request_id,
+                                    "delivered" if outcome is None else "failed" if outcome else "retry"))
         return report
 
     def _deliver_one(self, entry: OutboxEntry, *, tracker: Tracker | None, notifier: Notifier | None,

@@ -4,13 +4,14 @@ import logging
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
 
-from triage import outbox
+from triage import __version__, metrics, outbox
 from triage.config import Settings
 from triage.db import connection_history, make_engine, ping, session_scope
 from triage.services import Services
+from triage.web.access import AccessLog
 from triage.web.gitlab_routes import gitlab_router
 from triage.web.leaders import include_leader_routes
 from triage.web.slack_routes import slack_router
@@ -97,24 +98,27 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, worker
             bolt.client.session = http_session
         socket_mode = None
         if bolt is not None and settings.slack_app_token:
-            # Socket Mode: Slack sends the same payloads over a websocket, so no public URL is needed.
-            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+            from triage.slack.socket_mode import SocketMode
 
-            socket_mode = AsyncSocketModeHandler(bolt, settings.slack_app_token.get_secret_value())
-            await socket_mode.connect_async()
-            log.info("connected to Slack in Socket Mode")
+            # In the background: an unreachable Slack or a bad token must not stop HTTP from being served.
+            socket_mode = SocketMode(bolt, settings.slack_app_token.get_secret_value())
+            socket_mode.start()
+        app.state.socket_mode = socket_mode
         try:
             yield
         finally:
             if socket_mode is not None:
-                await socket_mode.close_async()
+                await socket_mode.close()
             if http_session is not None:
                 await http_session.close()
             if background is not None:
                 background.stop()
             engine.dispose()
 
-    app = FastAPI(title="triage", lifespan=lifespan, docs_url="/docs", redoc_url=None)
+    app = FastAPI(title="triage", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url=None,
+                  description="SA request intake. The JSON routes are documented here; /slack/events and "
+                              "/gitlab/webhook take Slack's and GitLab's signed deliveries.")
+    app.add_middleware(AccessLog)
     app.state.settings = settings
     app.state.services = services
     app.include_router(slack_router(bolt, settings.slack_signing_secret.get_secret_value()
@@ -125,11 +129,27 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, worker
 
     include_leader_routes(app, settings, services)
 
-    @app.get("/healthz")
+    @app.get("/healthz", summary="What works and what is not configured",
+             responses={503: {"description": "The database is unreachable"}})
     async def healthz() -> JSONResponse:
         from starlette.concurrency import run_in_threadpool
 
-        return JSONResponse(await run_in_threadpool(_health, settings, services))
+        health = await run_in_threadpool(_health, settings, services)
+        socket_mode = getattr(app.state, "socket_mode", None)
+        if socket_mode is not None:
+            health["socket_mode"] = socket_mode.state()
+            if not socket_mode.ok and health["status"] == "ok":
+                health["status"] = "degraded"
+        # 503 only when the database is down (nothing can be stored): load balancers take the process out.
+        # What is merely not configured is a 200 that says so.
+        return JSONResponse(health, status_code=200 if health["database"]["ok"] else 503)
+
+    @app.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
+    async def prometheus_metrics() -> Response:
+        from starlette.concurrency import run_in_threadpool
+
+        body, content_type = await run_in_threadpool(metrics.exposition, services.engine)
+        return Response(body, media_type=content_type)
 
     return app
 

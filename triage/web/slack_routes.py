@@ -12,6 +12,8 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.request.async_internals import build_async_context
 from slack_sdk.signature import SignatureVerifier
 
+from triage.metrics import slack_kind
+
 log = logging.getLogger(__name__)
 
 
@@ -58,7 +60,8 @@ def slack_router(bolt: AsyncApp | None, signing_secret: str | None) -> APIRouter
     router = APIRouter()
     verifier = SignatureVerifier(signing_secret) if signing_secret else None
 
-    @router.post("/slack/events")
+    # Not in the OpenAPI schema: only Slack calls it, signed, with payloads documented by Slack.
+    @router.post("/slack/events", include_in_schema=False)
     async def slack_events(req: Request) -> Response:
         if bolt is None or verifier is None:
             return JSONResponse({"error": "Slack is not configured: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET"},
@@ -80,6 +83,7 @@ def slack_router(bolt: AsyncApp | None, signing_secret: str | None) -> APIRouter
         except (AttributeError, TypeError):  # Bolt reads fields off the payload: a list or a string has none
             return JSONResponse({"error": "malformed Slack request: the payload has no 'type'"}, status_code=400)
         reason = _malformed(bolt_req.body, body)
+        req.state.slack_kind = slack_kind(bolt_req.body)  # for the access log line and the ack histogram
         if reason:
             return JSONResponse({"error": f"malformed Slack request: {reason}"}, status_code=400)
         return to_starlette_response(await bolt.async_dispatch(bolt_req))
