@@ -2,7 +2,7 @@
 
 On PostgreSQL: 10,000 stored requests of which 1,000 have a due SLA check, then 1,000,000 stored
 (bulk-inserted with generate_series, with their audit events) and still 1,000 due. Each size times
-`triage.sweep.sweep()` several times (the same 1,000 checks made due again between runs), prints the
+`triage.services.sla_sweep.sweep()` several times (the same 1,000 checks made due again between runs), prints the
 median ratio (target < 1.5), the cost of an idle pass, and EXPLAIN ANALYZE of the sweep's queries
 showing the range scan on ix_request_next_check_at.
 
@@ -28,12 +28,11 @@ from sqlalchemy.dialects import postgresql
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable from a plain checkout
 
-from triage import sweep as sla_sweep
 from triage.config import parse_config
-from triage.core import sla
 from triage.db import make_engine
 from triage.migrate import upgrade
 from triage.models import Request, RequestEvent
+from triage.services import sla_sweep
 
 ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 SMALL, LARGE, DUE = 10_000, 1_000_000, 1_000
@@ -51,7 +50,7 @@ CONFIG = parse_config({
     "sla": {"clock": "weekdays", "reminders": [0.5, 0.75]},
     "queues": [{"key": "amer-east", "name": "AMER East", "gitlab_project": "sa-triage-boards/amer-east",
                 "slack_channel": "C0AMEREAST", "timezone": "America/New_York", "holidays": "US",
-                "sa_usergroup": "S0AMEREAST"}],
+                "sa_usergroup": "S0AMEREAST", "engagement": "enterprise"}],  # 24h: the 50% check at +12h
 }, source="bench")
 
 # Stored history: one request in 20 is still open and waiting for a later check (next_check_at in the
@@ -194,10 +193,7 @@ def main() -> int:
     engine = make_engine(url)
     try:
         upgrade(url)
-        queue = CONFIG.queue("amer-east")
-        cal = sla_sweep.calendar_of(CONFIG, queue)
-        target = sla_sweep.target_of(CONFIG, queue, "opportunity", False)
-        due_deadline = sla.deadline(DUE_CREATED, target.as_timedelta(cal.day_length), cal)
+        due_deadline = CONFIG.policy("amer-east").deadline("opportunity", False, DUE_CREATED)
         with engine.begin() as conn:
             conn.exec_driver_sql(INSERT_DUE, {"created": DUE_CREATED, "deadline": due_deadline,
                                               "due_at": NOW - timedelta(minutes=1), "n": DUE})

@@ -20,6 +20,7 @@ class CallbackId(StrEnum):
     GITLAB_USERNAME_MODAL = "sa_gitlab_username_modal"
     ANSWER_MODAL = "sa_answer_modal"
     BREACH_REASON_MODAL = "sa_breach_reason_modal"
+    EXPEDITE_MODAL = "sa_expedite_modal"
 
 
 class ActionId(StrEnum):
@@ -34,6 +35,7 @@ class ActionId(StrEnum):
     ANSWER = "answer_needs_info"
     OPEN_ISSUE = "open_issue"  # a link button; Slack still sends block_actions for it, ack and ignore
     RECORD_BREACH_REASON = "record_breach_reason"  # on the leaders' breach post: opens the reason modal
+    EXPEDITE = "expedite_request"  # on the card: a leader or the claimer expedites (or stops); opens a modal
 
 
 class Field(StrEnum):
@@ -76,6 +78,7 @@ class Input(StrEnum):
     GITLAB_USERNAME = "gitlab_username"
     BREACH_REASON = "breach_reason"
     BREACH_NOTE = "breach_note"
+    EXPEDITE_WHY = "expedite_why"
 
 
 class BreachReason(StrEnum):

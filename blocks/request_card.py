@@ -45,9 +45,9 @@ STATUS_LABELS = {
     "open": "Open: waiting for an SA",
     "claimed": "Claimed",
     "doing": "Doing",
-    "waiting": "Waiting on the requester",
-    "followup": "Follow-up",
-    "demo_ready": "Demo ready",
+    "waiting": "Waiting on the requestor for more information",
+    "followup": "Follow-up work required by the SA",
+    "demo_ready": "Demo ready: scheduling can start",
     "done": "Done",
     "declined": "Declined",
 }
@@ -98,6 +98,11 @@ class CardData:
     owner: str | None = None  # Slack user id
     claimed_after_text: str | None = None  # "claimed after 3h"
     history: tuple[str, ...] = ()  # short audit lines, newest last
+    opportunity_url: str | None = None  # the opportunity in Salesforce (`[salesforce] url`)
+    sla_text: str | None = None  # the clock in words: "24 working hours: Friday 16:00 -> Monday 16:00 EST"
+    short_notice: bool = False  # an event asked for with less time than its SLA
+    opportunity_sa: str | None = None  # Slack id of the SA who already worked this opportunity
+    opportunity_sa_ref: str | None = None  # ...on this earlier request
 
 
 def status_value(request_id: str, status: str) -> str:
@@ -137,6 +142,16 @@ def request_card(card: CardData) -> dict[str, Any]:
     fields = _fields(card)
     for start in range(0, len(fields), SECTION_FIELDS_MAX):
         blocks.append({"type": "section", "fields": fields[start : start + SECTION_FIELDS_MAX]})
+    notes = []
+    if card.short_notice:
+        notes.append(":hourglass_flowing_sand: *Short notice*: the event is sooner than the time the SA team "
+                     "has to secure an SA; the leaders have been told.")
+    if card.opportunity_sa:
+        earlier = f" on {escape(card.opportunity_sa_ref)}" if card.opportunity_sa_ref else ""
+        notes.append(f":handshake: {user(card.opportunity_sa)} already worked this opportunity{earlier}: "
+                     "the same SA stays with it for its lifetime.")
+    if notes:
+        blocks.append({"type": "section", "text": mrkdwn(clip("\n".join(notes), SECTION_TEXT_MAX))})
     if card.expedite:
         text = "*Expedite requested*"
         if card.expedite_reason:
@@ -181,11 +196,16 @@ def _fields(card: CardData) -> list[dict[str, Any]]:
             due += f" · {local:%a %d %b %H:%M} {escape(local.tzname() or card.queue_tz)} (queue)"
         if card.time_left_text:
             due += f" ({escape(card.time_left_text)})"
+        if card.sla_text:
+            due += f"\n{escape(card.sla_text)}"
         fields.append(_field("SA needed by", due))
     if card.asks:
         fields.append(_field("Asks", escape(", ".join(ASK_LABELS.get(a, a) for a in card.asks))))
     if card.opportunity_id:
-        fields.append(_field("Opportunity", escape(card.opportunity_id)))
+        opportunity = (link(card.opportunity_url, card.opportunity_id)
+                       if card.opportunity_url and len(card.opportunity_url) <= BUTTON_URL_MAX // 2
+                       else escape(card.opportunity_id))
+        fields.append(_field("Opportunity", opportunity))
     if card.hosting:
         fields.append(_field("Hosting", escape(HOSTING_LABELS.get(card.hosting, card.hosting))))
     if card.champion:
@@ -276,6 +296,8 @@ def _actions(card: CardData) -> list[dict[str, Any]]:
             )
         )
     elements.append(_button("Needs info", ActionId.NEEDS_INFO, rid))
+    # Leaders and the claimer may expedite (or stop); the app checks who clicked.
+    elements.append(_button("Stop expediting" if card.expedite else "Expedite", ActionId.EXPEDITE, rid))
     elements.append(_button("Decline", ActionId.DECLINE, rid, style="danger"))
     return elements
 
@@ -313,6 +335,8 @@ def landed_dm(card: CardData, channel_permalink: str | None) -> dict[str, Any]:
     if card.deadline is not None:
         text += f" An SA should pick it up by {date_token(card.deadline)}"
         text += f" ({escape(card.time_left_text)})." if card.time_left_text else "."
+        if card.sla_text:
+            text += f"\nSLA clock: {escape(card.sla_text)}."
     links = []
     if channel_permalink:
         links.append(_url_link(channel_permalink, "See it in the channel"))

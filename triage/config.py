@@ -22,12 +22,13 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from triage.core import sla_policy
 from triage.core.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TARGETS = {
-    "opportunity": "24h",
+    "opportunity": "48h",
     "follow_up": "48h",
     "security_assessment": "48h",
     "event": "5d",
@@ -139,7 +140,10 @@ class SlaConfig(_Strict):
     clock: Literal["calendar", "weekdays", "business_hours"] = "weekdays"
     business_hours: str = "09:00-17:00"
     reminders: tuple[float, ...] = (0.5, 0.75)
+    event_lead: str = sla_policy.DEFAULT_EVENT_LEAD
     targets: SlaTargets = SlaTargets()
+
+    _lead = field_validator("event_lead")(classmethod(lambda cls, v: _check_duration(v)))
 
     @field_validator("business_hours")
     @classmethod
@@ -176,6 +180,7 @@ class Queue(_Strict):
     holidays: str | None = None
     sa_usergroup: str | None = None
     sa_users: tuple[str, ...] = ()
+    engagement: Literal["triage_board", "enterprise"] = "triage_board"
     sla: QueueSla = QueueSla()
 
     @field_validator("key")
@@ -241,6 +246,27 @@ class Queue(_Strict):
         return ZoneInfo(self.timezone)
 
 
+class SalesforceConfig(_Strict):
+    """Where opportunities are linked: `<url>/lightning/r/Opportunity/<id>/view`."""
+
+    url: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        v = v.strip().rstrip("/")
+        if not re.fullmatch(r"https://[A-Za-z0-9.-]+(:\d+)?", v):
+            raise ValueError(f"'{v}' is not an https base URL like https://yourorg.lightning.force.com")
+        return v
+
+    def opportunity_url(self, opportunity_id: str | None) -> str | None:
+        if not self.url or not opportunity_id:
+            return None
+        return f"{self.url}/lightning/r/Opportunity/{opportunity_id}/view"
+
+
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
@@ -284,6 +310,7 @@ class Config(_Strict):
     sla: SlaConfig = SlaConfig()
     digest: DigestConfig = DigestConfig()
     queues: tuple[Queue, ...] = ()
+    salesforce: SalesforceConfig = SalesforceConfig()
 
     @model_validator(mode="before")
     @classmethod
@@ -304,6 +331,18 @@ class Config(_Strict):
 
     def queue(self, key: str) -> Queue | None:
         return next((q for q in self.queues if q.key == key), None)
+
+    @cached_property
+    def _policies(self) -> dict[str, sla_policy.SlaPolicy]:
+        return {q.key: sla_policy.SlaPolicy.build(
+            clock=self.sla.clock, business_hours=self.sla.business_hours, timezone=q.timezone,
+            country=q.holidays_country, subdiv=q.holidays_subdiv, targets=self.sla.targets.model_dump(),
+            engagement=q.engagement, overrides={k: v for k, v in q.sla.model_dump().items() if v},
+            reminders=self.sla.reminders, event_lead=self.sla.event_lead) for q in self.queues}
+
+    def policy(self, queue_key: str) -> sla_policy.SlaPolicy | None:
+        """The queue's SLA policy, built once per loaded config: the one place deadlines come from."""
+        return self._policies.get(queue_key)
 
     @property
     def queue_keys(self) -> tuple[str, ...]:

@@ -3,11 +3,43 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
+
+from triage.core.fields import RequestFields
+
+
+class EventKind(StrEnum):
+    """What a `RequestEvent` records. A StrEnum, so stored rows (plain strings) compare equal."""
+
+    SUBMITTED = "submitted"
+    SLA_START = "sla_start"  # the SLA clock's own history: start, pause, resume, stop
+    SLA_PAUSE = "sla_pause"
+    SLA_RESUME = "sla_resume"
+    SLA_STOP = "sla_stop"
+    ISSUE_CREATED = "issue_created"
+    CARD_POSTED = "card_posted"
+    CLAIMED = "claimed"
+    ASSIGNED = "assigned"
+    UNCLAIMED = "unclaimed"
+    STATUS = "status"
+    CLOSED = "closed"
+    REOPENED = "reopened"
+    NEEDS_INFO = "needs_info"
+    ANSWERED = "answered"
+    DECLINED = "declined"
+    EXPEDITED = "expedited"
+    UNEXPEDITED = "unexpedited"
+    GITLAB_COMMENT = "gitlab_comment"
+    REMINDER_SENT = "reminder_sent"  # a reminder fraction was handled (sent, or skipped as superseded)
+    BREACH_ESCALATED = "breach_escalated"  # the breach was handled: thread + leaders' channel
+    BREACH_REASON = "breach_reason"
+    OPPORTUNITY_SA = "opportunity_sa"  # the SA who already worked this opportunity (shown on the card)
+    SHORT_NOTICE = "short_notice"  # an event asked for with less time than its SLA
 
 
 def reference_of(request_id: int | None) -> str:
@@ -91,6 +123,13 @@ class Request(SQLModel, table=True):
     @property
     def reference(self) -> str:
         return reference_of(self.id)
+
+    @property
+    def details(self) -> RequestFields:
+        """The stored fields, typed (dates parsed); `fields` is their JSON form. The row's own columns fill
+        in what older or hand-made rows left out of it."""
+        return RequestFields.model_validate({"request_type": self.request_type, "queue": self.queue,
+                                             "customer_name": self.customer_name, **(self.fields or {})})
 
 
 class RequestEvent(SQLModel, table=True):

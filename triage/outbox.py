@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,13 +21,63 @@ BACKOFF_BASE = 2.0
 BACKOFF_CAP = 600.0
 
 
-def enqueue(session: Session, *, kind: str, lane: str, dedupe_key: str, request_id: int | None = None,
-            payload: dict[str, Any] | None = None, not_before: datetime | None = None,
-            now: datetime) -> bool:
-    """Add an entry unless one with the same dedupe_key exists; True when it was added."""
+class Kind(StrEnum):
+    """What an outbox entry does; `triage.services.delivery.HANDLERS` has one handler per kind."""
+
+    CREATE_ISSUE = "create_issue"
+    POST_CARD = "post_card"
+    NOTIFY_LANDED = "notify_landed"
+    NOTIFY_QUEUED = "notify_queued"
+    GITLAB_UPDATE = "gitlab_update"
+    GITLAB_NOTE = "gitlab_note"
+    CARD_UPDATE = "card_update"
+    THREAD_REPLY = "thread_reply"
+    POST = "post"
+    DM = "dm"
+    ASK_GITLAB_USERNAME = "ask_gitlab_username"
+    # Slack's users.info for an SA's email, queued in the request's GitLab lane just before the update that
+    # assigns them, so the GitLab step itself talks to GitLab only.
+    LOOKUP_SA_EMAIL = "lookup_sa_email"
+
+
+class Lane(StrEnum):
+    """Which ordered stream of one request an entry joins: entries of a lane go out in id order."""
+
+    GITLAB = "gitlab"
+    SLACK = "slack"
+    LEADERS = "leaders"  # breach escalations: never wait behind a card Slack has not taken yet
+    # Posting the card: never behind a thread reply that waits for the card (an SLA due at once, a board
+    # change before the card is up), or neither would ever go.
+    CARD = "card"
+
+
+GITLAB_KINDS = frozenset({Kind.CREATE_ISSUE, Kind.GITLAB_UPDATE, Kind.GITLAB_NOTE})
+
+
+def lane_of(lane: Lane, request_id: int | str | None) -> str:
+    return f"{lane}:{request_id}"
+
+
+def dedupe_key(parts: str | tuple[Any, ...]) -> str:
+    """("due", 7, "2026-12-01T00:00") -> "due:7:2026-12-01T00:00"; the same effect always gets the same key."""
+    return parts if isinstance(parts, str) else ":".join(str(p) for p in parts)
+
+
+def enqueue(session: Session, *, kind: Kind, key: str | tuple[Any, ...], request_id: int | None = None,
+            lane: Lane | None = None, lane_key: str | None = None, payload: dict[str, Any] | None = None,
+            not_before: datetime | None = None, now: datetime) -> bool:
+    """Add an entry unless one with the same dedupe key exists; True when it was added.
+
+    The lane defaults to the kind's service (GitLab or Slack) for this request; `lane_key` names a lane
+    that belongs to no request (the weekly digest's).
+    """
+    kind = Kind(kind)
+    lane = lane or (Lane.GITLAB if kind in GITLAB_KINDS else Lane.SLACK)
     values = {
-        "kind": kind, "lane": lane, "dedupe_key": dedupe_key, "request_id": request_id,
-        "payload": payload or {}, "created_at": now, "next_attempt_at": not_before or now, "attempts": 0,
+        "kind": kind.value, "lane": lane_of(lane, request_id if lane_key is None else lane_key),
+        "dedupe_key": dedupe_key(key),
+        "request_id": request_id, "payload": payload or {}, "created_at": now,
+        "next_attempt_at": not_before or now, "attempts": 0,
     }
     # RETURNING, not rowcount: psycopg reports -1 for an INSERT ... ON CONFLICT DO NOTHING.
     return session.execute(_insert_statement(session.get_bind().dialect.name), values).first() is not None

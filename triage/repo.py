@@ -35,19 +35,39 @@ def last_queue_of(*, session: Session, requester: str) -> str | None:
 _R = Request.__table__.c
 # Built once, values bound at execution: it is on the submission's ack path (see insert_request).
 _OPEN_FOR_OPPORTUNITY = (
-    sa.select(_R.id, _R.gitlab_url, _R.status, _R.submission_key)
-    .where(_R.opportunity_id == sa.bindparam("opportunity_id"), _R.queue == sa.bindparam("queue"),
+    sa.select(_R.id, _R.gitlab_url, _R.status, _R.queue, _R.submission_key)
+    .where(_R.opportunity_id == sa.bindparam("opportunity_id"),
            # fixed words written into the SQL: an expanding IN would be re-rendered on every call
            *(_R.status != sa.literal_column(f"'{s}'") for s in CLOSED_STATUSES))
     .order_by(_R.id)
     .limit(1)
 )
+_OPEN_FOR_OPPORTUNITY_IN_QUEUE = _OPEN_FOR_OPPORTUNITY.where(_R.queue == sa.bindparam("queue"))
 
 
 def open_request_for_opportunity(*, session: Session, opportunity_id: str,
-                                 queue: str) -> tuple[int, str | None, str, str] | None:
-    """(id, issue URL, status, submission key) of the oldest open request for this opportunity in this queue."""
-    row = session.execute(_OPEN_FOR_OPPORTUNITY, {"opportunity_id": opportunity_id, "queue": queue}).first()
+                                 queue: str | None = None) -> tuple[int, str | None, str, str, str] | None:
+    """(id, issue URL, status, queue, submission key) of the oldest open request for this opportunity, in
+    any queue unless `queue` narrows it."""
+    if queue is None:
+        row = session.execute(_OPEN_FOR_OPPORTUNITY, {"opportunity_id": opportunity_id}).first()
+    else:
+        row = session.execute(_OPEN_FOR_OPPORTUNITY_IN_QUEUE,
+                              {"opportunity_id": opportunity_id, "queue": queue}).first()
+    return tuple(row) if row else None
+
+
+_SA_OF_OPPORTUNITY = (
+    sa.select(_R.owner, _R.id)
+    .where(_R.opportunity_id == sa.bindparam("opportunity_id"), _R.owner.is_not(None))
+    .order_by(_R.id.desc())
+    .limit(1)
+)
+
+
+def sa_of_opportunity(*, session: Session, opportunity_id: str) -> tuple[str, int] | None:
+    """(SA, request id) of the latest request on this opportunity that an SA worked, in any queue."""
+    row = session.execute(_SA_OF_OPPORTUNITY, {"opportunity_id": opportunity_id}).first()
     return tuple(row) if row else None
 
 

@@ -15,12 +15,11 @@ import sqlalchemy as sa
 from slack_sdk import WebClient
 
 from triage import metrics, outbox
-from triage import sweep as sla_sweep
 from triage.config import Settings
 from triage.core.errors import DeliveryError
 from triage.db import explain, make_engine, session_scope
 from triage.models import reference_of
-from triage.services import DeliveryReport, Services, digest
+from triage.services import DeliveryReport, Services, digest, sla_sweep
 
 log = logging.getLogger(__name__)
 

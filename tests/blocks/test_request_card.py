@@ -73,7 +73,7 @@ def test_open_card_has_the_essentials():
     assert "006000000000001AAA" in texts
     assert "> Their renewal is in March" in texts
     assert "SAR-42" in message["text"] and "Acme" in message["text"]
-    assert action_ids(message) == ["open_issue", "claim", "needs_info", "decline"]
+    assert action_ids(message) == ["open_issue", "claim", "needs_info", "expedite_request", "decline"]
     issue = actions_of(message)["elements"][0]
     assert issue["url"] == "https://gitlab.example.com/sa/amer-east/-/issues/7"
 
@@ -88,7 +88,7 @@ def test_open_event_is_assigned_not_claimed():
         )
     )
     validate_message(message)
-    assert action_ids(message) == ["open_issue", "assign", "needs_info", "decline"]
+    assert action_ids(message) == ["open_issue", "assign", "needs_info", "expedite_request", "decline"]
     assign = actions_of(message)["elements"][1]
     assert assign["type"] == "users_select"
     texts = "\n".join(mrkdwn_texts(message))
@@ -99,7 +99,7 @@ def test_open_event_is_assigned_not_claimed():
 def test_claimed_card_offers_status_and_unclaim(status):
     message = request_card(card(status=status, owner="U0SA1", claimed_after_text="claimed after 3h"))
     validate_message(message)
-    assert action_ids(message) == ["open_issue", "status", "unclaim", "needs_info", "decline"]
+    assert action_ids(message) == ["open_issue", "status", "unclaim", "needs_info", "expedite_request", "decline"]
     select = actions_of(message)["elements"][1]
     assert [parse_status_value(o["value"]) for o in select["options"]] == [(RID, s) for s in STATUS_CHOICES]
     assert list(STATUS_CHOICES) == ["doing", "waiting", "followup", "demo_ready", "done"]
@@ -114,7 +114,8 @@ def test_claimed_card_offers_status_and_unclaim(status):
 def test_assigned_event_can_be_reassigned():
     message = request_card(card(request_type="event", status="doing", owner="U0SA1"))
     validate_message(message)
-    assert action_ids(message) == ["open_issue", "status", "assign", "unclaim", "needs_info", "decline"]
+    assert action_ids(message) == ["open_issue", "status", "assign", "unclaim", "needs_info", "expedite_request",
+                                   "decline"]
     assert actions_of(message)["elements"][2]["initial_user"] == "U0SA1"
 
 

@@ -23,7 +23,6 @@ from triage.core.fields import (
 
 NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # a Monday afternoon
 QUEUES = frozenset({"amer-east", "emea"})
-NOTICE = timedelta(days=5)
 OPP_15 = "0065g00000AbCdE"
 OPP_18 = "0065g00000AbCdEAAV"
 SENTENCE = "Their renewal is due in March and the budget is approved."
@@ -71,7 +70,6 @@ def good(request_type: str) -> dict:
 def run(values, **kw):
     kw.setdefault("now", NOW)
     kw.setdefault("queue_keys", QUEUES)
-    kw.setdefault("event_notice", NOTICE)
     return validate(values, **kw)
 
 
@@ -497,8 +495,9 @@ def test_preferred_date_that_is_not_a_timestamp_is_refused():
     [
         ("2026-12-10", [], None),
         ("2026-11-28", [], None),  # exactly 5 days from Monday 23rd
-        ("2026-11-27", [], "Events need 5 days' notice; tick Expedite and say why if it can't wait"),
-        ("2026-11-23", [], "Events need 5 days' notice"),
+        # Sooner than the 5-day SLA is accepted (the SLA policy flags it as short notice), even today.
+        ("2026-11-27", [], None),
+        ("2026-11-23", [], None),
         ("2026-11-23", ["expedite"], None),  # today, expedited
         ("2026-11-25", ["expedite"], None),
         ("2026-11-22", ["expedite"], "That date has passed"),
@@ -507,7 +506,7 @@ def test_preferred_date_that_is_not_a_timestamp_is_refused():
         ("2026-02-30", [], "date picker"),
     ],
 )
-def test_event_date_needs_notice_unless_expedited(event_date, expedite, error):
+def test_an_event_sooner_than_its_sla_is_accepted_only_past_dates_are_refused(event_date, expedite, error):
     values = with_(
         "event", event_date=event_date, expedite=expedite, expedite_reason="Keynote speaker dropped out."
     )
@@ -518,20 +517,6 @@ def test_event_date_needs_notice_unless_expedited(event_date, expedite, error):
     else:
         assert list(result.errors) == ["event_date"]
         assert error in result.errors["event_date"]
-
-
-@pytest.mark.parametrize(
-    ("notice", "phrase"),
-    [
-        (timedelta(days=1), "1 day's notice"),
-        (timedelta(days=10), "10 days' notice"),
-        (timedelta(hours=36), "36 hours' notice"),
-        (timedelta(hours=48), "2 days' notice"),
-    ],
-)
-def test_event_notice_is_worded_from_the_configured_sla(notice, phrase):
-    result = run(with_("event", event_date="2026-11-23"), event_notice=notice)
-    assert phrase in result.errors["event_date"]
 
 
 def test_event_dates_are_judged_in_the_queue_time_zone():
@@ -571,4 +556,4 @@ def test_errors_on_several_fields_are_reported_together():
 
 def test_naive_now_is_a_programming_error():
     with pytest.raises(ValueError, match="timezone-aware"):
-        validate(good("event"), now=NOW.replace(tzinfo=None), queue_keys=QUEUES, event_notice=NOTICE)
+        validate(good("event"), now=NOW.replace(tzinfo=None), queue_keys=QUEUES)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -83,7 +83,7 @@ FULL = {
 
 def cleaned_for(request_type: str, **changes) -> dict:
     result = validate(
-        {**FULL[request_type], **changes}, now=NOW, queue_keys={"amer-east"}, event_notice=timedelta(days=5)
+        {**FULL[request_type], **changes}, now=NOW, queue_keys={"amer-east"}
     )
     assert result.ok, result.errors
     return result.cleaned

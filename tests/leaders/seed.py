@@ -20,7 +20,7 @@ R3's late claim gets the reason late_triage.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from tests.conftest import AE, LEADER, SA1, SA2
 from tests.flows.test_intake import GOOD
@@ -39,8 +39,7 @@ def submit(services: Services, when: datetime, key: str, requester: str = AE, **
     values = {**GOOD, **overrides}
     if values.get("expedite"):
         values.setdefault("expedite_reason", "The customer's board meets on Friday.")
-    result = fields.validate(values, now=when, queue_keys=services.config.queue_keys,
-                             event_notice=timedelta(days=5))
+    result = fields.validate(values, now=when, queue_keys=services.config.queue_keys)
     assert not result.errors, result.errors
     return services.submit(submission_key=key, requester=requester, cleaned=result.cleaned, now=when).request_id
 

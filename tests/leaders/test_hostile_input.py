@@ -16,7 +16,7 @@ from itsdangerous import URLSafeTimedSerializer
 from tests.conftest import LEADER
 from tests.leaders import seed as seeded
 from tests.leaders.conftest import API_TOKEN, sign_in
-from triage import sweep
+from triage.services import sla_sweep as sweep
 from triage.web.auth import SESSION_COOKIE, STATE_COOKIE
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -65,8 +65,7 @@ def services_of() -> Iterator:
 
 def submit_direct(services: Services, *, now: datetime, key: str, **overrides: Any) -> int:
     """Store a request as the modal's submission would, at an explicit `now` (the HTTP path reads the clock)."""
-    result = fields.validate({**GOOD, **overrides}, now=now, queue_keys=services.config.queue_keys,
-                             event_notice=timedelta(days=5))
+    result = fields.validate({**GOOD, **overrides}, now=now, queue_keys=services.config.queue_keys)
     assert not result.errors, result.errors
     return services.submit(submission_key=key, requester=AE, cleaned=result.cleaned, now=now).request_id
 

@@ -12,7 +12,7 @@ from tests.conftest import AMER_CHANNEL, LEADER, OUTSIDER, SA1
 from tests.flows.test_intake import GOOD, open_modal, submit
 from tests.sla_flow.conftest import PROJECT, card_ts, events, latest_request, request_row, submit_direct
 from triage.core.errors import InvalidTransition, NotAllowed
-from triage.sweep import BREACH_REASONS, record_breach_reason
+from triage.services.sla_sweep import BREACH_REASONS, record_breach_reason
 from triage.worker import run_once
 
 H = timedelta(hours=1)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from tests.sla_flow.conftest import request_row, submit_direct
 from triage.migrate import upgrade
-from triage.sweep import schedule, sweep
+from triage.services.sla_sweep import schedule, sweep
 
 
 def test_batches_are_bounded_and_the_rest_is_left_for_the_next_pass(settings, services_of):

@@ -31,7 +31,7 @@ from tests.sla_flow.conftest import (
 from triage.db import make_engine
 from triage.migrate import upgrade
 from triage.models import Request
-from triage.sweep import sweep
+from triage.services.sla_sweep import sweep
 from triage.web import create_app
 from triage.worker import run_once
 

@@ -19,7 +19,6 @@ from tests.sla_flow.conftest import (
     submit_direct,
 )
 from triage.migrate import upgrade
-from triage.sweep import calendar_of
 from triage.worker import run_once
 
 NY = ZoneInfo("America/New_York")
@@ -84,7 +83,7 @@ def test_needs_info_pause_moves_deadline_and_thresholds_by_the_paused_working_ti
 
     services.answer(rid, AE, "AWS, us-east-1, with a few workloads on GCP.", now=resumed_at)
     row = request_row(wd_settings, rid)
-    cal = calendar_of(services.config, services.config.queue("amer-east"))
+    cal = services.config.policy("amer-east").calendar
     paused_work = cal.between(paused_at, resumed_at)
     assert paused_work == timedelta(hours=8 + 24 + 9)  # Thu 16-24, all of Friday, Mon 00-09; no weekend
     assert row.deadline == cal.add(old_deadline, paused_work) == ny(2030, 2, 5, 3)

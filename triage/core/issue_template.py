@@ -7,7 +7,7 @@ the AE wrote appears as written but can't run quick actions, notify people or in
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -105,6 +105,9 @@ def render_issue(
     queue_tz: str,
     deadline: datetime,
     parent_url: str | None = None,
+    opportunity_url: str | None = None,
+    sla_text: str | None = None,
+    notes: Sequence[str] = (),
 ) -> tuple[str, str]:
     """(title, description) of the GitLab issue for a validated request."""
 
@@ -121,8 +124,10 @@ def render_issue(
     sections = [_section("Request", "\n".join(summary))]
 
     if cleaned.get("opportunity"):
-        # Validated to 18 letters and digits, so it can't break out of the code span.
-        sections.append(_section("Opportunity", f"Salesforce Opportunity id: `{cleaned['opportunity']}`"))
+        # Validated to 18 letters and digits, so it can't break out of the code span or the link.
+        opp = (_link(f"Salesforce Opportunity {cleaned['opportunity']}", opportunity_url) if opportunity_url
+               else f"Salesforce Opportunity id: `{cleaned['opportunity']}`")
+        sections.append(_section("Opportunity", opp))
     if request_type == "follow_up" and (cleaned.get("parent_request") or parent_url):
         sections.append(
             _section("Parent request", _link(str(cleaned.get("parent_request") or parent_url), parent_url))
@@ -164,9 +169,11 @@ def render_issue(
             )
         )
 
+    sections += [neutralize(n) for n in notes]
     footer = (
         f"---\n\nRequested by {neutralize(requester_name)} via Slack.  \n"
         f"SLA: allocate an SA by {format_when(deadline, queue_tz, requester_tz)}."
+        + (f"  \nSLA clock: {neutralize(sla_text)}." if sla_text else "")
     )
     description = "\n\n".join([*sections, footer, marker(request_id)]) + "\n"
     return render_title(request_type, cleaned), description

@@ -1,5 +1,6 @@
-"""GitLab labels: the names the SA triage boards use, and which apply when. The names are shared with the
-boards people already run (their lists and saved filters use them), so they are kept exactly as written here."""
+"""GitLab labels: the names the SA triage boards use, and which apply when (the SA handbook's "Board Label
+Descriptions"). The names are shared with the boards people already run (their lists and saved filters use
+them), so they are kept exactly as written here."""
 
 from __future__ import annotations
 
@@ -46,6 +47,10 @@ STATUS_LABEL: dict[str, str] = {
     "demo_ready": SA_DEMO_READY,
 }
 
+# Labels a type always carries besides its own: a Vendor Security Assessment needs the security team
+# ("Security Audit: this request requires security team involvement").
+TYPE_EXTRA_LABELS: dict[str, tuple[str, ...]] = {"security_assessment": (SECURITY_AUDIT,)}
+
 # The triage board's lists, left to right.
 BOARD_LISTS: tuple[str, ...] = (SA_TRIAGED, SA_DOING, SA_WAITING, SA_FOLLOWUP, SA_DEMO_READY)
 
@@ -61,15 +66,15 @@ class LabelSpec(NamedTuple):
 
 
 LABEL_SPECS: tuple[LabelSpec, ...] = (
-    LabelSpec(SA_TRIAGED, "#1F78D1", "An SA has taken this request"),
-    LabelSpec(SA_DOING, "#428BCA", "The SA is working on it"),
-    LabelSpec(SA_WAITING, "#F0AD4E", "Waiting on the requester or the customer"),
-    LabelSpec(SA_FOLLOWUP, "#8E44AD", "Done for now; a follow-up is planned"),
-    LabelSpec(SA_DEMO_READY, "#69D100", "The demo or environment is ready"),
-    LabelSpec(SA_POV, "#D10069", "Includes a proof of value"),
-    LabelSpec(SECURITY_AUDIT, "#CC0033", "Includes a security questionnaire or audit"),
-    LabelSpec(SERVICES_REQUEST, "#5843AD", "Includes a SOW / professional services ask"),
-    LabelSpec(EXPEDITE, "#FF0000", "Expedited: shorter SLA, the requester gave a reason"),
+    LabelSpec(SA_TRIAGED, "#1F78D1", "Issue ownership has been claimed by an SA"),
+    LabelSpec(SA_DOING, "#428BCA", "The SA is working the issue until SA, customer and sales team agree it is done"),
+    LabelSpec(SA_WAITING, "#F0AD4E", "The SA is waiting on the requestor for more information"),
+    LabelSpec(SA_FOLLOWUP, "#8E44AD", "Follow-up work is required by the SA (e.g. research after a call)"),
+    LabelSpec(SA_DEMO_READY, "#69D100", "Prep is complete; scheduling or further conversations can now occur"),
+    LabelSpec(SA_POV, "#D10069", "A Proof of Value is being requested or needs support"),
+    LabelSpec(SECURITY_AUDIT, "#CC0033", "Requires security team involvement (e.g. a security questionnaire)"),
+    LabelSpec(SERVICES_REQUEST, "#5843AD", "This opportunity focuses on services (SOW / professional services)"),
+    LabelSpec(EXPEDITE, "#FF0000", "Expedited: the shorter expedite SLA applies (never a longer one)"),
     LabelSpec(SA_ACTIVITY, "#7F8C8D", "Opportunity request from an account team"),
     LabelSpec(FOLLOW_UP, "#A8D695", "Follow-up to an earlier SA request"),
     LabelSpec(VENDOR_SECURITY_ASSESSMENT, "#AD4363", "Vendor security assessment request"),
@@ -80,8 +85,9 @@ ALL_LABELS: tuple[str, ...] = tuple(spec.name for spec in LABEL_SPECS)
 
 
 def labels_for_new_request(request_type: str, asks: Iterable[str], expedite: bool) -> list[str]:
-    """Labels for a new issue: its type label, the asks' labels, then "Expedite" (no duplicates)."""
-    labels = [TYPE_LABEL[request_type]]
+    """Labels for a new issue: its type label (and what the type implies, e.g. a Vendor Security
+    Assessment's "Security Audit"), the asks' labels, then "Expedite" (no duplicates)."""
+    labels = [TYPE_LABEL[request_type], *TYPE_EXTRA_LABELS.get(request_type, ())]
     for ask in asks:
         label = ASK_LABELS.get(ask)
         if label and label not in labels:
@@ -106,3 +112,14 @@ def status_label_change(old_status: str, new_status: str) -> tuple[list[str], li
     add = [new_label] if new_label else []
     remove = [label for label in BOARD_LISTS if label != new_label]
     return add, remove
+
+
+def status_dm(status: str, reference: str, customer: str) -> str | None:
+    """What the requester is told when a request reaches `status`, if anything (plain words; the caller
+    escapes `customer` for Slack)."""
+    if status == "demo_ready":
+        return (f"Prep for your request *{reference}* ({customer}) is complete: scheduling or further "
+                "conversations with the customer can start now.")
+    if status == "done":
+        return f"Your request *{reference}* is done."
+    return None

@@ -60,20 +60,25 @@ class ServiceBase:
         event = repo.add_event(session=s, request_id=request.id, kind=kind, source=source, actor=actor, at=now,
                                **detail)
         s.flush()
-        key = f"{request.id}:{event.id}"
+        key = (request.id, event.id)  # one set of side effects per recorded event
         if gitlab is not None and source != "gitlab":
-            outbox.enqueue(s, kind="gitlab_update", lane=f"gitlab:{request.id}", dedupe_key=f"gl:{key}",
+            assignee = gitlab.get("assignee")
+            link = repo.get_user_link(session=s, slack_user=assignee) if assignee else None
+            if assignee and not (link and (link.gitlab_user_id or link.gitlab_username or link.email)):
+                outbox.enqueue(s, kind=outbox.Kind.LOOKUP_SA_EMAIL, key=("email", *key), lane=outbox.Lane.GITLAB,
+                               request_id=request.id, payload={"user": assignee}, now=now)
+            outbox.enqueue(s, kind=outbox.Kind.GITLAB_UPDATE, key=("gl", *key),
                            request_id=request.id, payload=gitlab, now=now)
         if note and source != "gitlab":
-            outbox.enqueue(s, kind="gitlab_note", lane=f"gitlab:{request.id}", dedupe_key=f"note:{key}",
+            outbox.enqueue(s, kind=outbox.Kind.GITLAB_NOTE, key=("note", *key),
                            request_id=request.id, payload={"body": note}, now=now)
-        outbox.enqueue(s, kind="card_update", lane=f"slack:{request.id}", dedupe_key=f"card:{key}",
+        outbox.enqueue(s, kind=outbox.Kind.CARD_UPDATE, key=("card", *key),
                        request_id=request.id, now=now)
         if thread:
-            outbox.enqueue(s, kind="thread_reply", lane=f"slack:{request.id}", dedupe_key=f"thread:{key}",
+            outbox.enqueue(s, kind=outbox.Kind.THREAD_REPLY, key=("thread", *key),
                            request_id=request.id, payload={"text": thread}, now=now)
         for i, dm in enumerate(dms):
-            outbox.enqueue(s, kind="dm", lane=f"slack:{request.id}", dedupe_key=f"dm:{key}:{i}",
+            outbox.enqueue(s, kind=outbox.Kind.DM, key=("dm", *key, i),
                            request_id=request.id, payload=dm, now=now)
         return event
 

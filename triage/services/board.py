@@ -12,11 +12,11 @@ from sqlalchemy.exc import IntegrityError
 
 from triage import repo
 from triage.core.gitlab_text import find_marker
-from triage.core.labels import STATUS_LABEL
+from triage.core.labels import EXPEDITE, STATUS_LABEL, status_dm
 from triage.core.lifecycle import CLOSED_STATUSES
 from triage.core.slack_text import escape, quote_lines
 from triage.db import session_scope
-from triage.models import OutboxEntry, Request, SyncState, WebhookDelivery
+from triage.models import EventKind, OutboxEntry, Request, SyncState, WebhookDelivery
 from triage.services.base import NOTE_MARKER, RECONCILE_INTERVAL, ServiceBase, _mention
 from triage.services.ports import Tracker
 
@@ -84,6 +84,25 @@ class BoardMixin(ServiceBase):
             request = self._find_by_issue(s, project, iid, description)
             if request is None:
                 return "ignored: not an issue this app created"
+            request_id, was_expedited, closed = request.id, request.expedite, request.status in CLOSED_STATUSES
+            # Our own label change still queued: the board has not seen it, so its labels are stale.
+            ours_pending = self._gitlab_pending(s, request_id)
+        expedited = None
+        if (EXPEDITE in state.labels) != was_expedited and not (closed or state.closed or ours_pending):
+            # The Expedite label added or removed on the board re-targets the SLA (deadline, due date, thread).
+            expedited = self.set_expedite(request_id, actor, EXPEDITE in state.labels, source="gitlab", now=now)
+        result = self._apply_board_lists(project, iid, description, state, actor=actor, now=now,
+                                         label_status=label_status)
+        if result == "no change" and expedited is not None and expedited.changed:
+            return "applied: " + ("expedited" if EXPEDITE in state.labels else "no longer expedited")
+        return result
+
+    def _apply_board_lists(self, project: str, iid: int | None, description: str | None, state: BoardState, *,
+                           actor: str | None, now: datetime, label_status: dict[str, str]) -> str:
+        with session_scope(self.engine) as s:
+            request = self._find_by_issue(s, project, iid, description)
+            if request is None:
+                return "ignored: not an issue this app created"
             owner = request.owner
             if state.assignee_ids or state.assignee_usernames:
                 mapped = None
@@ -121,11 +140,11 @@ class BoardMixin(ServiceBase):
                 parts.append(f"assigned it to {_mention(owner)}" if owner else "unassigned it")
                 if owner and request.allocated_at is None:
                     values.update(allocated_at=now, next_check_at=None)
-                    repo.add_event(session=s, request_id=request.id, kind="sla_stop", source="system", at=now,
+                    repo.add_event(session=s, request_id=request.id, kind=EventKind.SLA_STOP, source="system", at=now,
                                    late=now > request.deadline)
                 elif owner is None and request.allocated_at is not None and status == "open":
                     values["allocated_at"] = None  # back in the queue: the clock runs on, as on unclaim
-                    repo.add_event(session=s, request_id=request.id, kind="sla_start", source="system", at=now)
+                    repo.add_event(session=s, request_id=request.id, kind=EventKind.SLA_START, source="system", at=now)
                     restart = True
             if status != request.status:
                 parts.append(f"moved it to *{status}*")
@@ -133,12 +152,17 @@ class BoardMixin(ServiceBase):
                     values["closed_at"] = now
                 elif request.status in CLOSED_STATUSES:
                     values["closed_at"] = None
+            previous_status = request.status
             s.execute(sa.update(Request).where(Request.id == request.id).values(**values))
             s.refresh(request)
-            kind = ("closed" if status == "done" and request.status != "done" else
-                    "reopened" if values.get("closed_at", 1) is None else "status")
+            kind = (EventKind.CLOSED if status == "done" and request.status != "done" else
+                    EventKind.REOPENED if values.get("closed_at", 1) is None else EventKind.STATUS)
+            dms = []
+            if status == "demo_ready" != previous_status and (text := status_dm(status, request.reference,
+                                                                escape(request.customer_name))):
+                dms.append({"user": request.requester, "text": text})
             self._record(s, request, kind=kind, actor=actor, source="gitlab", now=now, status=status,
-                         owner=owner, thread=f"{escape(who)} " + " and ".join(parts) + ".")
+                         owner=owner, thread=f"{escape(who)} " + " and ".join(parts) + ".", dms=dms)
         if restart:
             self._reschedule(request.id, now)
         self._wake()
@@ -160,7 +184,7 @@ class BoardMixin(ServiceBase):
             text = body if len(body) <= 2500 else body[:2500] + "…"
             url = attrs.get("url")
             link = f" (<{url}|on GitLab>)" if url and "|" not in url and ">" not in url else ""
-            self._record(s, request, kind="gitlab_comment", actor=author, source="gitlab", now=now,
+            self._record(s, request, kind=EventKind.GITLAB_COMMENT, actor=author, source="gitlab", now=now,
                          thread=f"*{escape(author)}* commented{link}:\n"
                                 + quote_lines(text))
         self._wake()

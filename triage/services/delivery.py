@@ -21,7 +21,7 @@ from triage.core.issue_template import render_issue
 from triage.core.labels import labels_for_new_request
 from triage.core.lifecycle import CLOSED_STATUSES
 from triage.db import session_scope
-from triage.models import OutboxEntry, Request, UserLink
+from triage.models import EventKind, OutboxEntry, Request, UserLink
 from triage.services.base import NOTE_MARKER, ServiceBase
 from triage.services.ports import Notifier, Tracker
 
@@ -56,8 +56,7 @@ class DeliveryMixin(ServiceBase):
         """
         now = now or self.now()
         report = DeliveryReport()
-        kinds = [k for k, (needs_gitlab, needs_slack) in _HANDLERS_NEED.items()
-                 if (tracker or not needs_gitlab) and (notifier or not needs_slack)]
+        kinds = [k for k, h in HANDLERS.items() if (tracker or not h.gitlab) and (notifier or not h.slack)]
         lease = timedelta(seconds=self.settings.outbox_lease_seconds)
         entries = outbox.claim_due(self.engine, now=now, limit=limit, kinds=kinds, lease=lease)
         report.claimed = len(entries)
@@ -93,9 +92,9 @@ class DeliveryMixin(ServiceBase):
     def _deliver_one(self, entry: OutboxEntry, *, tracker: Tracker | None, notifier: Notifier | None,
                      now: datetime) -> str | None:
         """Deliver one entry: None when done, "" when it waits for a retry, else the error to report."""
-        handler = getattr(self, f"_do_{entry.kind}")
+        handler = HANDLERS[outbox.Kind(entry.kind)]
         try:
-            handler(entry, tracker=tracker, notifier=notifier, now=now)
+            handler.run(self, entry, tracker=tracker, notifier=notifier, now=now)
         except RetryLater as e:
             when = outbox.retry(self.engine, entry, now=now, error=str(e), retry_after=e.retry_after,
                                 no_effect=e.applied is False)
@@ -118,10 +117,10 @@ class DeliveryMixin(ServiceBase):
 
     def _on_delay(self, entry: OutboxEntry, error: RetryLater, now: datetime) -> None:
         """The first time filing a request is held up, tell the AE it is safe and queued."""
-        if entry.kind == "create_issue" and entry.attempts == 1 and entry.request_id:
+        if entry.kind == outbox.Kind.CREATE_ISSUE and entry.attempts == 1 and entry.request_id:
             with session_scope(self.engine) as s:
-                outbox.enqueue(s, kind="notify_queued", lane=f"slack:{entry.request_id}",
-                               dedupe_key=f"notify_queued:{entry.request_id}", request_id=entry.request_id,
+                outbox.enqueue(s, kind=outbox.Kind.NOTIFY_QUEUED, key=("notify_queued", entry.request_id),
+                               request_id=entry.request_id,
                                payload={"service": "GitLab"}, now=now)
 
     def _load(self, entry: OutboxEntry) -> Request:
@@ -137,22 +136,30 @@ class DeliveryMixin(ServiceBase):
                 then(s)
             outbox.complete(s, entry.id, now=now)
 
-    def _do_create_issue(self, entry: OutboxEntry, *, tracker: Tracker, notifier: Notifier | None,
-                         now: datetime) -> None:
+    def _do_create_issue(self, entry: OutboxEntry, *, tracker: Tracker, now: datetime, **_: Any) -> None:
+        """File the issue. GitLab only: the AE's name came with the submission (no Slack call here)."""
         request = self._load(entry)
         queue = self.config.queue(request.queue)
-        if not request.requester_name and notifier is not None:
-            try:
-                who = notifier.user_info(request.requester)
-                request.requester_name, request.requester_tz = who.name or request.requester, who.tz or "UTC"
-            except DeliveryError as e:  # the issue matters more than the name; use the id
-                log.info("users.info for %s failed (%s); filing with the Slack id", request.requester, e)
+        policy = self.config.policy(request.queue)
+        details = request.details
+        notes = []
+        if policy is not None and policy.short_notice(request.request_type, details.event_date, request.created_at):
+            notes.append("**Short notice:** the event is sooner than the time the SA team has to secure an SA; "
+                         "leaders have been told.")
+        sa_before = self._earlier_sa(request.id)
+        if sa_before:
+            notes.append(f"**Same SA for the opportunity:** {sa_before[1]} was worked by an SA, who has been "
+                         "asked first.")
         title, description = render_issue(
             request_id=request.id, reference=request.reference, request_type=request.request_type,
-            cleaned=request.fields, requester_name=request.requester_name or request.requester,
+            cleaned=details.model_dump(), requester_name=request.requester_name or request.requester,
             requester_tz=request.requester_tz, queue_name=queue.name if queue else request.queue,
             queue_tz=queue.timezone if queue else "UTC", deadline=request.deadline,
             parent_url=self._parent_url(request),
+            opportunity_url=self.config.salesforce.opportunity_url(request.opportunity_id),
+            sla_text=policy.describe(request.request_type, request.expedite, request.created_at,
+                                     request.deadline, event_date=details.event_date) if policy else None,
+            notes=notes,
         )
         ref = None
         if entry.attempts > 1:
@@ -160,19 +167,17 @@ class DeliveryMixin(ServiceBase):
             ref = tracker.find_issue_by_marker(request.gitlab_project, marker(request.id),
                                                created_after=request.created_at - timedelta(minutes=5))
         if ref is None:
-            labels = labels_for_new_request(request.request_type, request.fields.get("asks", []),
-                                            request.expedite)
+            labels = labels_for_new_request(request.request_type, details.asks, request.expedite)
             ref = tracker.create_issue(request.gitlab_project, title=title, description=description,
                                        labels=labels, due_date=self._due_date(request, queue))
 
         def record(s):
             s.execute(sa.update(Request).where(Request.id == request.id).values(
-                gitlab_iid=ref.iid, gitlab_issue_id=ref.id, gitlab_url=ref.web_url, updated_at=now,
-                requester_name=request.requester_name, requester_tz=request.requester_tz))
-            repo.add_event(session=s, request_id=request.id, kind="issue_created", source="gitlab", at=now,
+                gitlab_iid=ref.iid, gitlab_issue_id=ref.id, gitlab_url=ref.web_url, updated_at=now))
+            repo.add_event(session=s, request_id=request.id, kind=EventKind.ISSUE_CREATED, source="gitlab", at=now,
                            url=ref.web_url)
-            outbox.enqueue(s, kind="post_card", lane=f"slack:{request.id}",
-                           dedupe_key=f"post_card:{request.id}", request_id=request.id, now=now)
+            outbox.enqueue(s, kind=outbox.Kind.POST_CARD, key=("post_card", request.id), lane=outbox.Lane.CARD,
+                           request_id=request.id, now=now)
 
         self._complete(entry, now, record)
 
@@ -180,8 +185,18 @@ class DeliveryMixin(ServiceBase):
         tz = queue.tz if queue else UTC
         return request.deadline.astimezone(tz).date()
 
+    def _earlier_sa(self, request_id: int, s=None) -> tuple[str, str] | None:
+        """(SA, earlier reference) when this request's opportunity already had an SA."""
+        if s is None:
+            with session_scope(self.engine) as s:
+                return self._earlier_sa(request_id, s)
+        for e in repo.events_of(session=s, request_id=request_id):
+            if e.kind == EventKind.OPPORTUNITY_SA:
+                return e.detail.get("sa"), e.detail.get("earlier")
+        return None
+
     def _parent_url(self, request: Request) -> str | None:
-        parent = request.fields.get("parent_request")
+        parent = request.details.parent_request
         if not parent:
             return None
         ref = str(parent).strip().upper().removeprefix("SAR-")
@@ -201,9 +216,16 @@ class DeliveryMixin(ServiceBase):
 
         def record(s):
             s.execute(sa.update(Request).where(Request.id == request.id).values(slack_ts=ts, updated_at=now))
-            repo.add_event(session=s, request_id=request.id, kind="card_posted", source="slack", at=now)
-            outbox.enqueue(s, kind="notify_landed", lane=f"slack:{request.id}",
-                           dedupe_key=f"notify_landed:{request.id}", request_id=request.id, now=now)
+            repo.add_event(session=s, request_id=request.id, kind=EventKind.CARD_POSTED, source="slack", at=now)
+            outbox.enqueue(s, kind=outbox.Kind.NOTIFY_LANDED, key=("notify_landed", request.id),
+                           request_id=request.id, now=now)
+            earlier = self._earlier_sa(request.id, s)
+            if earlier and earlier[0]:
+                # The same SA for the life of the opportunity: say so where the SAs look.
+                outbox.enqueue(s, kind=outbox.Kind.THREAD_REPLY, key=("opportunity_sa_thread", request.id),
+                               request_id=request.id, now=now,
+                               payload={"text": f"<@{earlier[0]}> worked this opportunity on {earlier[1]} and "
+                                                "has been asked first, so it keeps the same SA."})
 
         self._complete(entry, now, record)
 
@@ -238,9 +260,7 @@ class DeliveryMixin(ServiceBase):
             if user:
                 self._save_link(slack_user, user.id, user.username, link.email, now)
                 return user.id
-        email = link.email if link else None
-        if email is None and notifier is not None:
-            email = notifier.user_info(slack_user).email
+        email = link.email if link else None  # looked up in Slack by the step before this one
         matches = tracker.users_by_email(email) if email else []
         if len(matches) == 1:
             self._save_link(slack_user, matches[0].id, matches[0].username, email, now)
@@ -250,8 +270,8 @@ class DeliveryMixin(ServiceBase):
                 s.add(UserLink(slack_user=slack_user, email=email, updated_at=now))
             why = "no email in Slack" if not email else (
                 "no GitLab user with that email" if not matches else "several GitLab users match that email")
-            outbox.enqueue(s, kind="ask_gitlab_username", lane=f"slack:{request.id}",
-                           dedupe_key=f"ask_gitlab:{slack_user}", request_id=request.id,
+            outbox.enqueue(s, kind=outbox.Kind.ASK_GITLAB_USERNAME, key=("ask_gitlab", slack_user),
+                           request_id=request.id,
                            payload={"user": slack_user, "why": why}, now=now)
         return None
 
@@ -274,8 +294,8 @@ class DeliveryMixin(ServiceBase):
             mine = s.exec(sa.select(Request).where(Request.owner == slack_user,
                                                    Request.status.not_in(CLOSED_STATUSES))).scalars().all()
             for r in mine:
-                outbox.enqueue(s, kind="gitlab_update", lane=f"gitlab:{r.id}",
-                               dedupe_key=f"relink:{r.id}:{slack_user}:{now.isoformat()}", request_id=r.id,
+                outbox.enqueue(s, kind=outbox.Kind.GITLAB_UPDATE,
+                               key=("relink", r.id, slack_user, now.isoformat()), request_id=r.id,
                                payload={"assignee": slack_user}, now=now)
         self._wake()
         return len(mine)
@@ -337,23 +357,45 @@ class DeliveryMixin(ServiceBase):
             notifier.dm_text(p["user"], p["text"])
         self._complete(entry, now)
 
+    def _do_lookup_sa_email(self, entry: OutboxEntry, *, notifier: Notifier, now: datetime, **_: Any) -> None:
+        """Remember the SA's Slack email, for the GitLab update queued right after this in the same lane."""
+        user = entry.payload["user"]
+        email = notifier.user_info(user).email
+        with session_scope(self.engine) as s:
+            link = repo.get_user_link(session=s, slack_user=user) or UserLink(slack_user=user)
+            if email and not link.email:
+                link.email, link.updated_at = email, now
+                s.add(link)
+            outbox.complete(s, entry.id, now=now)
+
     def _do_ask_gitlab_username(self, entry: OutboxEntry, *, notifier: Notifier, now: datetime, **_: Any) -> None:
         notifier.ask_gitlab_username(self._load(entry), entry.payload["user"], entry.payload.get("why", ""))
         self._complete(entry, now)
 
 
-# kind -> (needs GitLab, needs Slack). An unconfigured service leaves its entries waiting.
-_HANDLERS_NEED: dict[str, tuple[bool, bool]] = {
-    "create_issue": (True, False),
-    "post_card": (False, True),
-    "notify_landed": (False, True),
-    "notify_queued": (False, True),
-    "gitlab_update": (True, False),
-    "gitlab_note": (True, False),
-    "card_update": (False, True),
-    "thread_reply": (False, True),
-    "post": (False, True),
-    "dm": (False, True),
-    "ask_gitlab_username": (False, True),
-}
+@dataclass(frozen=True)
+class Handler:
+    """How one kind of outbox entry is delivered, and which services it needs. An unconfigured service
+    leaves its entries waiting."""
 
+    run: Callable[..., None]
+    gitlab: bool = False
+    slack: bool = False
+
+
+K = outbox.Kind
+HANDLERS: dict[outbox.Kind, Handler] = {
+    K.CREATE_ISSUE: Handler(DeliveryMixin._do_create_issue, gitlab=True),
+    K.POST_CARD: Handler(DeliveryMixin._do_post_card, slack=True),
+    K.NOTIFY_LANDED: Handler(DeliveryMixin._do_notify_landed, slack=True),
+    K.NOTIFY_QUEUED: Handler(DeliveryMixin._do_notify_queued, slack=True),
+    K.GITLAB_UPDATE: Handler(DeliveryMixin._do_gitlab_update, gitlab=True),
+    K.GITLAB_NOTE: Handler(DeliveryMixin._do_gitlab_note, gitlab=True),
+    K.CARD_UPDATE: Handler(DeliveryMixin._do_card_update, slack=True),
+    K.THREAD_REPLY: Handler(DeliveryMixin._do_thread_reply, slack=True),
+    K.POST: Handler(DeliveryMixin._do_post, slack=True),
+    K.DM: Handler(DeliveryMixin._do_dm, slack=True),
+    K.ASK_GITLAB_USERNAME: Handler(DeliveryMixin._do_ask_gitlab_username, slack=True),
+    K.LOOKUP_SA_EMAIL: Handler(DeliveryMixin._do_lookup_sa_email, slack=True),
+}
+assert set(HANDLERS) == set(outbox.Kind), "every outbox kind has exactly one handler"

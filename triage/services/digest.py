@@ -111,7 +111,7 @@ def enqueue_due(engine: Engine, config: Config, *, now: datetime) -> bool:
             return False
     text = digest_text(engine, config, week_of(config, slot), now)
     with session_scope(engine) as s:
-        added = outbox.enqueue(s, kind="post", lane="leaders:digest", dedupe_key=key,
+        added = outbox.enqueue(s, kind=outbox.Kind.POST, lane=outbox.Lane.LEADERS, lane_key="digest", key=key,
                                payload={"channel": config.slack.leaders_channel, "text": text}, now=now)
     if added:
         log.info("weekly digest for the week before %s enqueued", slot.date())

@@ -34,12 +34,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from triage import repo
-from triage import sweep as sla_sweep
 from triage.config import Config
 from triage.core import sla
 from triage.core.lifecycle import ACTIVE_STATUSES, CLOSED_STATUSES
 from triage.db import read_scope
 from triage.models import Request, RequestEvent, reference_of
+from triage.services import sla_sweep
 
 PERIOD_FORMS = ("7d", "30d", "quarter")
 PERIOD_HELP = "a period is 7d, 30d or quarter (the calendar quarter so far)"
@@ -128,7 +128,7 @@ def record_allocation(session: Any, request: Request, config: Config, *, now: da
     else:
         events = repo.events_of(session=session, request_id=request.id)
         clock = sla_sweep.clock_of(request, events)
-        hours = sla.elapsed(clock, now, sla_sweep.calendar_of(config, queue)).total_seconds() / 3600
+        hours = sla.elapsed(clock, now, config.policy(queue.key).calendar).total_seconds() / 3600
     session.execute(sa.update(Request).where(Request.id == request.id)
                     .values(sla_hours_to_allocate=round(hours, 4), allocated_within_sla=not late))
 
@@ -411,8 +411,8 @@ def _lines(session: Any, config: Config, stmt: Any, now: datetime) -> list[Reque
             queue = config.queue(queue_key)
             if queue is not None:
                 try:
-                    cal = sla_sweep.calendar_of(config, queue)
-                    target = sla_sweep.target_of(config, queue, rtype, expedite).as_timedelta(cal.day_length)
+                    policy = config.policy(queue.key)
+                    cal, target = policy.calendar, policy.amount(rtype, expedite)
                     at_risk = cal.between(now, deadline) <= target * (1 - AT_RISK_FRACTION)
                 except (ValueError, RuntimeError):
                     at_risk = False

@@ -14,7 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from triage.config import Settings
 from triage.services import Services
-from triage.slack.listeners import actions, commands, events, shortcuts, views
+from triage.slack.listeners import actions, commands, events, expedite, shortcuts, views
 from triage.slack.listeners.directory import SaDirectory
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,7 @@ def build_bolt_app(settings: Settings, services: Services) -> AsyncApp:
     actions.register(app, services, sas)
     commands.register(app, services)
     events.register(app, services, sas)
+    expedite.register(app, services)
 
     @app.error
     async def on_error(error, body, logger):  # one handler: unknown errors get an id that is also logged

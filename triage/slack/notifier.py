@@ -6,7 +6,7 @@ import logging
 import time
 import urllib.error
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from slack_sdk import WebClient
@@ -53,33 +53,38 @@ def call(fn, /, **kwargs) -> Any:
 def card_data(request: Request, config: Config, *, events: Sequence[RequestEvent] = (),
               now: datetime | None = None) -> CardData:
     now = now or datetime.now(UTC)
-    f = request.fields
+    f = request.details
     queue = config.queue(request.queue)
+    policy = config.policy(request.queue)
     left = None
     if request.status == "open":
         left = sla.humanize_left(request.deadline, now)
     claimed_after = None
     if request.allocated_at:
         claimed_after = f"allocated after {sla.format_duration(request.allocated_at - request.created_at)}"
+    earlier = next((e for e in events if e.kind == "opportunity_sa"), None)
     return CardData(
         request_id=str(request.id), reference=request.reference, request_type=request.request_type,
         queue_name=queue.name if queue else request.queue, customer_name=request.customer_name,
-        requester=request.requester, asks=tuple(f.get("asks") or ()), why_now=f.get("why_now"),
-        pain=f.get("pain"), champion=f.get("champion"), hosting=f.get("hosting"),
+        requester=request.requester, asks=f.asks, why_now=f.why_now,
+        pain=f.pain, champion=f.champion, hosting=f.hosting,
         opportunity_id=request.opportunity_id, expedite=request.expedite,
-        expedite_reason=f.get("expedite_reason"), event_name=f.get("event_name"),
-        event_date=date.fromisoformat(f["event_date"]) if f.get("event_date") else None,
-        event_location=f.get("event_location"),
-        preferred_dates=tuple(datetime.fromisoformat(f[k]) for k in ("preferred_date_1", "preferred_date_2")
-                              if f.get(k)),
+        expedite_reason=f.expedite_reason, event_name=f.event_name, event_date=f.event_date,
+        event_location=f.event_location, preferred_dates=f.preferred_dates,
         deadline=request.deadline, queue_tz=queue.timezone if queue else None, time_left_text=left,
         issue_url=request.gitlab_url, status=request.status, owner=request.owner, claimed_after_text=claimed_after,
         history=tuple(_history_line(e) for e in events if e.kind in _HISTORY_KINDS),
+        opportunity_url=config.salesforce.opportunity_url(request.opportunity_id),
+        sla_text=policy.describe(request.request_type, request.expedite, request.created_at, request.deadline,
+                                 event_date=f.event_date) if policy else None,
+        short_notice=bool(policy and policy.short_notice(request.request_type, f.event_date, request.created_at)),
+        opportunity_sa=earlier.detail.get("sa") if earlier else None,
+        opportunity_sa_ref=earlier.detail.get("earlier") if earlier else None,
     )
 
 
 _HISTORY_KINDS = {"claimed", "assigned", "unclaimed", "status", "needs_info", "answered", "declined",
-                  "reopened", "closed"}
+                  "reopened", "closed", "expedited", "unexpedited"}
 
 
 def _history_line(e: RequestEvent) -> str:
@@ -87,7 +92,8 @@ def _history_line(e: RequestEvent) -> str:
     what = {"claimed": "claimed it", "assigned": f"assigned <@{e.detail.get('to')}>",
             "unclaimed": "returned it to the queue", "status": f"set status {e.detail.get('status')}",
             "needs_info": "asked for more information", "answered": "answered",
-            "declined": "declined it", "reopened": "reopened it", "closed": "closed it"}.get(e.kind, e.kind)
+            "declined": "declined it", "reopened": "reopened it", "closed": "closed it",
+            "expedited": "expedited it", "unexpedited": "stopped expediting it"}.get(e.kind, e.kind)
     via = " (GitLab)" if e.source == "gitlab" else ""
     return f"{e.at:%d %b %H:%M} UTC · {who} {what}{via}"
 

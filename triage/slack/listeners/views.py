@@ -4,7 +4,7 @@ The small modals about a request (needs info, decline, answer, breach reason) an
 from __future__ import annotations
 
 import logging
-from datetime import UTC, timedelta
+from datetime import UTC
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -15,7 +15,6 @@ from blocks.small_modals import text_modal
 from blocks.text import escape, link
 from triage.core import fields
 from triage.core.errors import DeliveryError, LifecycleError, NotAllowed
-from triage.core.sla import parse_duration
 from triage.services import Duplicate, Services
 from triage.slack.forms import ModalMeta, read_state
 from triage.slack.listeners import bind, run
@@ -24,15 +23,10 @@ from triage.slack.listeners.directory import SaDirectory
 log = logging.getLogger(__name__)
 
 
-def event_notice(services: Services) -> timedelta:
-    """How far ahead an event must be asked for: the event SLA, counted in calendar days."""
-    t = parse_duration(services.config.sla.targets.event)
-    return timedelta(days=t.days, minutes=t.minutes)
-
-
 def duplicate_text(dup: Duplicate) -> str:
     where = link(dup.url, dup.reference) if dup.url else escape(dup.reference)
-    return (f":warning: {where} is already open for this opportunity in this queue ({escape(dup.status)}). "
+    return (f":warning: {where} is already open for this opportunity in {escape(dup.queue or 'a queue')} "
+            f"({escape(dup.status)}). "
             "Submit again to file this one anyway, or close the form and add to the open one.")
 
 
@@ -61,13 +55,14 @@ async def submit(ack, body, view, services: Services):
     values = read_state(view["state"]["values"])
     meta = ModalMeta.load(view.get("private_metadata"))
     queue = services.config.queue(values.get("queue") or "")
-    # "Not in the past" and the event notice are judged by the queue's calendar day.
+    # "Not in the past" is judged by the queue's calendar day; an event sooner than its SLA is accepted.
     result = fields.validate(values, now=services.now(), queue_keys=services.config.queue_keys,
-                             event_notice=event_notice(services), tz=queue.tz if queue else UTC)
+                             tz=queue.tz if queue else UTC)
     if result.errors:
         await ack(response_action="errors", errors=result.errors)
         return
-    cleaned = result.cleaned
+    # The AE's name comes with the submission, so filing the issue needs no Slack call.
+    cleaned = {**result.cleaned, "requester_name": body["user"].get("name") or body["user"].get("username")}
     res = await run(services.submit_unless_duplicate, submission_key=view["id"], requester=user,
                     cleaned=cleaned, duplicate_ok=meta.duplicate_ok)
     if isinstance(res, Duplicate):

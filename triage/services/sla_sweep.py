@@ -33,21 +33,22 @@ from sqlmodel import Session, select
 
 from triage import outbox, repo
 from triage.config import Config, Queue
-from triage.core import sla
+from triage.core import sla, sla_policy
 from triage.core.errors import InvalidTransition, NotAllowed
 from triage.core.gitlab_text import quote as gitlab_quote
 from triage.core.lifecycle import CLOSED_STATUSES
 from triage.core.slack_text import escape, quote_lines
 from triage.db import session_scope
-from triage.models import Request, RequestEvent
+from triage.models import EventKind, Request, RequestEvent
 
 log = logging.getLogger(__name__)
 
-CLOCK_KINDS = {"sla_start": "start", "sla_pause": "pause", "sla_resume": "resume", "sla_stop": "stop"}
+CLOCK_KINDS = {EventKind.SLA_START: "start", EventKind.SLA_PAUSE: "pause", EventKind.SLA_RESUME: "resume",
+               EventKind.SLA_STOP: "stop"}
 # Not "sla_*": those kinds are the clock's own events (start, pause, resume, stop), which services folds.
-REMINDER_EVENT = "reminder_sent"  # a reminder fraction was handled (sent, or skipped as superseded)
-BREACH_EVENT = "breach_escalated"  # the breach (fraction 1.0) was handled: thread + leaders' channel
-BREACH_REASON_EVENT = "breach_reason"
+REMINDER_EVENT = EventKind.REMINDER_SENT
+BREACH_EVENT = EventKind.BREACH_ESCALATED
+BREACH_REASON_EVENT = EventKind.BREACH_REASON
 _SWEEP_EVENT_KINDS = (*CLOCK_KINDS, REMINDER_EVENT, BREACH_EVENT)
 
 # The option values of blocks.request_modal.breach_reason_modal (blocks.ids.BreachReason) and how the
@@ -66,17 +67,11 @@ _TYPE_NAMES = {"opportunity": "opportunity", "follow_up": "follow-up", "security
 # ---------------------------------------------------------------- SLA of one request (pure)
 
 
-def calendar_of(config: Config, queue: Queue) -> sla.Calendar:
-    """The queue's SLA clock: its time zone and public holidays, and the configured kind of clock."""
-    return sla.Calendar.from_config(config.sla.clock, queue.timezone, queue.holidays_country,
-                                    config.sla.business_hours, queue.holidays_subdiv)
-
-
-def target_of(config: Config, queue: Queue, request_type: str, expedite: bool) -> sla.Target:
-    targets = {k: sla.parse_duration(v) for k, v in config.sla.targets.model_dump().items()}
-    overrides = {k: sla.parse_duration(v) for k, v in queue.sla.model_dump().items() if v}
-    return sla.resolve_target(request_type, expedite, targets, overrides,
-                              day_length=calendar_of(config, queue).day_length)
+def policy_of(config: Config, queue: Queue) -> sla_policy.SlaPolicy:
+    """The queue's SLA policy (built once per loaded config)."""
+    policy = config.policy(queue.key)
+    assert policy is not None, queue.key
+    return policy
 
 
 def clock_of(request: Request, events: Iterable[RequestEvent] = ()) -> sla.SlaClock:
@@ -109,18 +104,30 @@ class SlaState:
     """What the sweep needs to know about one request's SLA as of `now`."""
 
     queue: Queue
-    calendar: sla.Calendar
-    target: sla.Target
+    policy: sla_policy.SlaPolicy
+    view: sla_policy.SlaView
     clock: sla.SlaClock
-    thresholds: tuple[tuple[float, datetime], ...]  # (fraction, when), 1.0 = breach; empty while paused
-    deadline: datetime | None  # None while paused (it keeps moving until the AE answers)
+
+    @property
+    def target(self) -> sla.Target:
+        return self.view.target
+
+    @property
+    def thresholds(self) -> tuple[tuple[float, datetime], ...]:
+        return self.view.thresholds
+
+    @property
+    def deadline(self) -> datetime | None:
+        """None while paused (it keeps moving until the AE answers)."""
+        return None if self.view.paused else self.view.deadline
 
     @property
     def paused(self) -> bool:
-        return bool(self.clock.pauses) and self.clock.pauses[-1].end is None
+        return self.view.paused
 
 
-def sla_state(request: Request, config: Config, events: Sequence[RequestEvent] = ()) -> SlaState | None:
+def sla_state(request: Request, config: Config, events: Sequence[RequestEvent] = (),
+              now: datetime | None = None) -> SlaState | None:
     """The request's thresholds and deadline, or None when no reminder can apply any more
     (allocated, closed, clock stopped, or its queue is no longer configured)."""
     if request.allocated_at is not None or request.closed_at is not None or request.status in CLOSED_STATUSES:
@@ -133,14 +140,10 @@ def sla_state(request: Request, config: Config, events: Sequence[RequestEvent] =
     clock = clock_of(request, events)
     if clock.stop is not None:
         return None
-    cal = calendar_of(config, queue)
-    target = target_of(config, queue, request.request_type, request.expedite)
-    state = SlaState(queue, cal, target, clock, (), None)
-    if state.paused:
-        return state
-    amount = target.as_timedelta(cal.day_length)
-    thresholds = tuple(sla.threshold_times(clock.start, amount, cal, config.sla.reminders, clock.pauses))
-    return SlaState(queue, cal, target, clock, thresholds, thresholds[-1][1])
+    policy = policy_of(config, queue)
+    view = policy.view(request.request_type, request.expedite, clock, event_date=request.details.event_date,
+                       now=now or clock.start)
+    return SlaState(queue, policy, view, clock)
 
 
 def schedule(request: Request, config: Config, now: datetime,
@@ -150,16 +153,12 @@ def schedule(request: Request, config: Config, now: datetime,
     None when allocated, closed, paused (the resume reschedules) or every threshold is handled.
     A threshold that has already passed unhandled (say, reached just before a pause) gives a time in
     the past, which the next sweep picks up at once. `events` are the request's events; leave them
-    out for a new request (its clock starts at `created_at`). `now` is accepted for symmetry with the
-    sweep and for callers' clarity; the result does not depend on it.
+    out for a new request (its clock starts at `created_at`).
     """
-    del now  # thresholds of an unpaused clock do not depend on the present
-    state = sla_state(request, config, events)
+    state = sla_state(request, config, events, now)
     if state is None or state.paused:
         return None
-    handled = handled_fractions(events)
-    pending = [when for fraction, when in state.thresholds if _key(fraction) not in handled]
-    return min(pending, default=None)
+    return sla_policy.SlaPolicy.next_check(state.view, handled_fractions(events))
 
 
 def reschedule(session: Session, request_id: int, config: Config, now: datetime) -> datetime | None:
@@ -186,17 +185,32 @@ def _percent(fraction: float) -> str:
     return f"{fraction * 100:.0f}%"
 
 
-def reminder_text(request: Request, state: SlaState, fraction: float, now: datetime) -> str:
+def _who_allocates(request: Request, state: SlaState, leaders: Sequence[str]) -> tuple[str, str]:
+    """(mentions, what to do): events are assigned by the leaders, other requests claimed by the SAs."""
+    if request.request_type == "event":
+        return " ".join(f"<@{u}>" for u in leaders), "Assign an SA with *Assign an SA* on the card above."
+    return _mention_sas(state.queue), "Claim it from the card above."
+
+
+def _clock(request: Request, state: SlaState) -> str:
+    """The clock in words, escaped for Slack."""
+    return escape(state.policy.describe(request.request_type, request.expedite, request.created_at, state.deadline,
+                                        event_date=request.details.event_date))
+
+
+def reminder_text(request: Request, state: SlaState, fraction: float, now: datetime,
+                  leaders: Sequence[str] = ()) -> str:
     waited = sla.format_duration(now - request.created_at)
-    who = _mention_sas(state.queue)
+    who, todo = _who_allocates(request, state, leaders)
     return (f"{who + ' ' if who else ''}*{request.reference}* ({escape(request.customer_name)}) has been waiting "
             f"{waited} for an SA: {_percent(fraction)} of its {state.target} SLA is used, "
-            f"{sla.humanize_left(state.deadline, now)}. Claim it from the card above.")
+            f"{sla.humanize_left(state.deadline, now)} ({_clock(request, state)}). {todo}")
 
 
-def breach_thread_text(request: Request, state: SlaState, now: datetime, leaders_channel: str | None) -> str:
+def breach_thread_text(request: Request, state: SlaState, now: datetime, leaders_channel: str | None,
+                       leaders: Sequence[str] = ()) -> str:
     waited = sla.format_duration(now - request.created_at)
-    who = _mention_sas(state.queue)
+    who, _ = _who_allocates(request, state, leaders)
     told = f" The leaders have been told in <#{leaders_channel}>." if leaders_channel else ""
     return (f":rotating_light: {who + ' ' if who else ''}*{request.reference}* ({escape(request.customer_name)}) "
             f"missed its {state.target} SLA: it has been waiting {waited} for an SA "
@@ -218,7 +232,8 @@ def breach_leaders_text(request: Request, state: SlaState, now: datetime) -> str
     return (f":rotating_light: *SLA missed: {request.reference}* for *{escape(request.customer_name)}* in "
             f"{escape(state.queue.name)}: a {kind} request{expedited} from <@{request.requester}> has waited "
             f"{waited} with no SA (target {state.target}, due {due_local:%a %d %b %H:%M} {due_local.tzname()}, "
-            f"{sla.humanize_left(state.deadline, now)}).\n{issue} · card in <#{request.slack_channel}>")
+            f"{sla.humanize_left(state.deadline, now)}).\nSLA clock: {_clock(request, state)}.\n"
+            f"{issue} · card in <#{request.slack_channel}>")
 
 
 # ---------------------------------------------------------------- the sweep
@@ -235,21 +250,25 @@ class SweepReport:
     more: bool = False  # stopped at max_batches with rows still due
 
 
+def due_key(request_id: int, deadline: datetime) -> tuple:
+    """One GitLab due-date move per (request, deadline), whoever asks for it first."""
+    return ("due", request_id, deadline.isoformat())
+
+
 def _due_date(deadline: datetime, queue: Queue) -> date:
     return deadline.astimezone(ZoneInfo(queue.timezone)).date()
 
 
-def _enqueue_slack(s: Session, request: Request, *, kind: str, key: str, now: datetime, lane: str | None = None,
-                   payload: dict | None = None) -> None:
-    outbox.enqueue(s, kind=kind, lane=lane or f"slack:{request.id}", dedupe_key=key, request_id=request.id,
-                   payload=payload, now=now)
+def _enqueue_slack(s: Session, request: Request, *, kind: outbox.Kind, key: tuple, now: datetime,
+                   lane: outbox.Lane | None = None, payload: dict | None = None) -> None:
+    outbox.enqueue(s, kind=kind, lane=lane, key=key, request_id=request.id, payload=payload, now=now)
 
 
 def _act(s: Session, request: Request, events: Sequence[RequestEvent], config: Config, now: datetime,
          report: SweepReport, new_events: list[dict]) -> tuple[datetime | None, datetime]:
     """Handle one locked, due request: enqueue its notifications, append its audit event to `new_events`,
     and return its new (`next_check_at`, `deadline`)."""
-    state = sla_state(request, config, events)
+    state = sla_state(request, config, events, now)
     if state is None or state.paused or state.deadline is None:
         # Allocated, closed or waiting on the AE: the resume (or a reopen) reschedules.
         return None, request.deadline
@@ -258,9 +277,9 @@ def _act(s: Session, request: Request, events: Sequence[RequestEvent], config: C
     if state.deadline != request.deadline:
         moved_day = _due_date(state.deadline, state.queue) != _due_date(request.deadline, state.queue)
         if moved_day:
-            outbox.enqueue(s, kind="gitlab_update", lane=f"gitlab:{request.id}", request_id=request.id,
+            outbox.enqueue(s, kind=outbox.Kind.GITLAB_UPDATE, request_id=request.id,
                            # Same key as services' resume path: whichever runs first sends it, the other is a no-op.
-                           dedupe_key=f"due:{request.id}:{state.deadline.isoformat()}",
+                           key=due_key(request.id, state.deadline),
                            payload={"due_date": _due_date(state.deadline, state.queue).isoformat()}, now=now)
             report.due_dates += 1
 
@@ -272,18 +291,18 @@ def _act(s: Session, request: Request, events: Sequence[RequestEvent], config: C
         fraction, skipped = passed[-1], [_key(f) for f in passed[:-1]]
         f = f"{fraction:g}"
         breach = fraction >= 1.0
-        text = (breach_thread_text(request, state, now, config.slack.leaders_channel) if breach
-                else reminder_text(request, state, fraction, now))
+        text = (breach_thread_text(request, state, now, config.slack.leaders_channel, config.slack.leaders)
+                if breach else reminder_text(request, state, fraction, now, config.slack.leaders))
         # Each entry's key is a pure function of (request, threshold), so it lands once whatever happens;
         # the audit event relies on the row lock instead: only one sweep at a time holds this request, and
         # it sees the events of every sweep that held it before.
-        _enqueue_slack(s, request, kind="thread_reply", key=f"sla:{request.id}:{f}", now=now,
+        _enqueue_slack(s, request, kind=outbox.Kind.THREAD_REPLY, key=("sla", request.id, f), now=now,
                        payload={"text": text, "unless_allocated": not breach})
-        _enqueue_slack(s, request, kind="card_update", key=f"sla:{request.id}:{f}:card", now=now)
+        _enqueue_slack(s, request, kind=outbox.Kind.CARD_UPDATE, key=("sla", request.id, f, "card"), now=now)
         if breach and config.slack.leaders_channel:
             # Its own lane: the escalation must not wait behind a card that Slack has not taken yet.
-            _enqueue_slack(s, request, kind="post", key=f"sla:{request.id}:breach:leaders", now=now,
-                           lane=f"leaders:{request.id}",
+            _enqueue_slack(s, request, kind=outbox.Kind.POST, key=("sla", request.id, "breach", "leaders"),
+                           now=now, lane=outbox.Lane.LEADERS,
                            # ask_breach_reason: the notifier may add a "Record why" button (see record_breach_reason).
                            payload={"channel": config.slack.leaders_channel, "ask_breach_reason": True,
                                     "text": breach_leaders_text(request, state, now)})
@@ -388,7 +407,7 @@ class BreachReasonResult:
 
 def is_breached(request: Request, now: datetime) -> bool:
     """Whether the request missed its SLA: allocated after its deadline, or still waiting past it."""
-    return (request.allocated_at or now) > request.deadline
+    return sla_policy.SlaPolicy.breached(request.deadline, request.allocated_at, now)
 
 
 def record_breach_reason(engine: Engine, request_id: int, actor: str, reason: str, note: str | None,
@@ -429,12 +448,12 @@ def record_breach_reason(engine: Engine, request_id: int, actor: str, reason: st
         body = f"**SLA missed: {label}** (recorded in Slack)"
         if note:
             body += "\n\n" + gitlab_quote(note)
-        outbox.enqueue(s, kind="gitlab_note", lane=f"gitlab:{request_id}", request_id=request_id,
-                       dedupe_key=f"breach_reason:{request_id}:{event.id}", payload={"body": body}, now=now)
+        outbox.enqueue(s, kind=outbox.Kind.GITLAB_NOTE, request_id=request_id,
+                       key=("breach_reason", request_id, event.id), payload={"body": body}, now=now)
         thread = f"<@{actor}> recorded why the SLA was missed: *{escape(label)}*"
         if note:
             thread += "\n" + quote_lines(note)
-        outbox.enqueue(s, kind="thread_reply", lane=f"slack:{request_id}", request_id=request_id,
-                       dedupe_key=f"breach_reason_thread:{request_id}:{event.id}", payload={"text": thread},
+        outbox.enqueue(s, kind=outbox.Kind.THREAD_REPLY, request_id=request_id,
+                       key=("breach_reason_thread", request_id, event.id), payload={"text": thread},
                        now=now)
     return BreachReasonResult(request, True, f"Thanks: the reason is on {request.reference} and its issue.")
