@@ -372,7 +372,10 @@ def wait_until(what: str, predicate: Callable[[], Any], *, timeout: float, clust
     """Wait for the other processes to finish their work (synchronisation; the timeout only bounds a hang)."""
     deadline = time.monotonic() + timeout
     while True:
-        value = predicate()
+        try:
+            value = predicate()
+        except sa.exc.OperationalError:  # the database restarting (the fault under test): look again
+            value = None
         if value:
             return value
         if time.monotonic() > deadline:
