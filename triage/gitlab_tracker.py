@@ -18,6 +18,7 @@ calls: ``create_issue`` exactly one POST, ``update_issue`` exactly one PUT.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import email.utils
 import itertools
 import re
@@ -68,6 +69,7 @@ class GitLabUser:
     id: int
     username: str
     name: str
+    emails: frozenset[str] = frozenset()  # the e-mails GitLab shows us (public, or all for an admin token)
 
 
 class _NoRetryGitlab(gitlab.Gitlab):
@@ -111,6 +113,7 @@ class GitLabTracker:
             session=session,
         )
         self._per_page = max(1, min(per_page, 100))
+        self._bot_id: int | None = None
 
     def __repr__(self) -> str:  # never show the token
         return f"GitLabTracker(url={self._url!r})"
@@ -286,10 +289,23 @@ class GitLabTracker:
             return None
         with self._errors("look up user"):
             found = [u.attributes for u in self._gl.users.list(username=username, get_all=True)]
-        for attrs in found:
-            if str(attrs.get("username", "")).lower() == username.lower():
-                return _user(attrs)
+            for attrs in found:
+                if str(attrs.get("username", "")).lower() == username.lower():
+                    # The list shows no e-mail to a non-admin token; GET /users/:id shows public_email.
+                    shown = _emails(attrs) or _emails(self._gl.users.get(attrs["id"]).attributes)
+                    return dataclasses.replace(_user(attrs), emails=frozenset(shown))
         return None
+
+    def bot_user_id(self) -> int:
+        """The id of the token's own user (``GET /user``), asked once and remembered: the app's own issues
+        and notes are the ones this user wrote."""
+        if self._bot_id is None:
+            with self._errors("check token"):
+                data = self._gl.http_get("/user")
+            if not isinstance(data, dict) or not isinstance(data.get("id"), int):
+                raise _rejected(f"GitLab: GET {self._url}/api/v4/user did not answer a user; check GITLAB_URL", None)
+            self._bot_id = data["id"]
+        return self._bot_id
 
     def whoami(self) -> str:
         """Username of the token's user (``GET /user``)."""
@@ -318,9 +334,11 @@ class GitLabTracker:
         return self._gl.projects.get(project, lazy=True)
 
     def _first_with_marker(self, items: Iterator[Any], project: str, marker: str) -> IssueRef | None:
+        bot = self.bot_user_id()
         for item in items:
             attrs = item.attributes
-            if marker in (attrs.get("description") or ""):
+            # Anyone can copy a marker into an issue of their own; only the app's user writes real ones.
+            if (attrs.get("author") or {}).get("id") == bot and marker in (attrs.get("description") or ""):
                 return IssueRef(
                     project=project, iid=int(attrs["iid"]), id=int(attrs["id"]), web_url=str(attrs["web_url"])
                 )

@@ -182,6 +182,9 @@ class UserLink(SQLModel, table=True):
     gitlab_username: str | None = Field(default=None, max_length=255, index=True)
     email: str | None = Field(default=None, max_length=320)
     updated_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False))
+    # Who typed the GitLab username: the SA themself (confirmed against their Slack email before it is
+    # used) or a leader (trusted as given).
+    linked_by: str | None = Field(default=None, max_length=32)
 
 
 class WebhookDelivery(SQLModel, table=True):
@@ -201,3 +204,22 @@ class SyncState(SQLModel, table=True):
     project: str = Field(primary_key=True, max_length=255)
     updated_after: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
     checked_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+
+
+class ServiceHold(SQLModel, table=True):
+    """A service (gitlab, slack) asked us to wait (429 + Retry-After): nothing goes to it until `until`."""
+
+    __tablename__ = "service_hold"
+
+    service: str = Field(primary_key=True, max_length=16)
+    until: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+
+
+class ViewSubmission(SQLModel, table=True):
+    """Slack view submissions already acted on, by view id, so a replayed submission does nothing new."""
+
+    __tablename__ = "view_submission"
+
+    view_id: str = Field(primary_key=True, max_length=64)
+    callback_id: str = Field(max_length=64)
+    received_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False))

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import random
-from collections.abc import Sequence
-from datetime import datetime, timedelta
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -14,9 +18,15 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from triage.db import session_scope
-from triage.models import OutboxEntry
+from triage.models import OutboxEntry, ServiceHold
 
-LEASE = timedelta(minutes=2)  # a worker that dies mid-delivery frees its entries after this
+# A worker holds the entries it works on for LEASE and renews the lease every RENEW_EVERY while it
+# works (keep_leased), so a slow call keeps its entry, and a worker killed mid-delivery frees its
+# entries within LEASE for the next worker (or the same one, restarted).
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(seconds=15)
+RENEW_EVERY = timedelta(seconds=5)
 BACKOFF_BASE = 2.0
 BACKOFF_CAP = 600.0
 
@@ -117,6 +127,8 @@ def claim_due(engine: Engine, *, now: datetime, limit: int = 20, lease: timedelt
     if kinds:
         query = query.where(OutboxEntry.kind.in_(kinds))
     with session_scope(engine) as session:
+        for service in _holds(session, now):
+            query = query.where(~_lanes_of(service))
         if engine.dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True, of=OutboxEntry)
         entries = list(session.exec(query).all())
@@ -127,6 +139,66 @@ def claim_due(engine: Engine, *, now: datetime, limit: int = 20, lease: timedelt
             e.locked_until = now + lease
             session.add(e)
     return entries
+
+
+@contextmanager
+def keep_leased(engine: Engine, entries: Sequence[OutboxEntry], *, claimed_at: datetime, lease: timedelta = LEASE,
+                every: timedelta = RENEW_EVERY) -> Iterator[None]:
+    """Renew the lease of `entries` while the block runs, in the claim's own clock (`claimed_at` plus the
+    time elapsed since), so a delivery slower than LEASE is not taken over by another worker."""
+    ids = [e.id for e in entries]
+    if not ids:
+        yield
+        return
+    stop = threading.Event()
+    started = time.monotonic()
+
+    def renew() -> None:
+        while not stop.wait(every.total_seconds()):
+            until = claimed_at + timedelta(seconds=time.monotonic() - started) + lease
+            try:
+                with session_scope(engine) as session:
+                    # Only entries still in flight: done ones and ones sent back to wait keep what they have.
+                    session.execute(sa.update(OutboxEntry).where(
+                        OutboxEntry.id.in_(ids), OutboxEntry.done_at.is_(None),
+                        OutboxEntry.locked_until.is_not(None), OutboxEntry.locked_until < until,
+                    ).values(locked_until=until))
+            except Exception:  # a missed renewal only shortens the lease; try again
+                log.warning("could not renew outbox leases; trying again", exc_info=True)
+
+    thread = threading.Thread(target=renew, name="triage-lease", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _lanes_of(service: str) -> Any:
+    gitlab = OutboxEntry.lane.like("gitlab:%")
+    return gitlab if service == "gitlab" else ~gitlab
+
+
+def hold_service(engine: Engine, *, gitlab: bool, until: datetime) -> None:
+    """A service said "wait" (429 with Retry-After): every entry for it waits until then, including
+    entries enqueued meanwhile, not just the one that was told. GitLab's and Slack's limits count per
+    token, so the others would only be refused too."""
+    service = "gitlab" if gitlab else "slack"
+    insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(ServiceHold).values(service=service, until=until)
+    # An upsert, as parallel deliveries may be told to wait at the same moment; the later end wins.
+    stmt = stmt.on_conflict_do_update(index_elements=["service"], set_={"until": sa.case(
+        (ServiceHold.until < stmt.excluded.until, stmt.excluded.until), else_=ServiceHold.until)})
+    with session_scope(engine) as session:
+        session.execute(stmt)
+
+
+def _holds(session: Session, now: datetime | None = None) -> dict[str, datetime]:
+    query = select(ServiceHold)
+    if now is not None:
+        query = query.where(ServiceHold.until > now)
+    return {h.service: h.until for h in session.exec(query).all()}
 
 
 def complete(session: Session, entry_id: int, *, now: datetime) -> None:
@@ -161,8 +233,24 @@ def pending_count(session: Session) -> int:
 
 
 def next_due(session: Session) -> datetime | None:
-    return session.exec(select(sa.func.min(OutboxEntry.next_attempt_at))
-                        .where(OutboxEntry.done_at.is_(None))).one()
+    """When the next entry can be worked: not before its lease ends or its service's hold is over
+    (otherwise a restarted or rate-limited worker would poll hot)."""
+    holds = _holds(session)
+    due = sa.case((OutboxEntry.locked_until > OutboxEntry.next_attempt_at, OutboxEntry.locked_until),
+                  else_=OutboxEntry.next_attempt_at)
+    best = None
+    for service in ("gitlab", "slack"):
+        value = session.exec(select(sa.func.min(due)).where(OutboxEntry.done_at.is_(None),
+                                                            _lanes_of(service))).one()
+        if value is None:
+            continue
+        if isinstance(value, str):  # SQLite's CASE loses the column type
+            value = datetime.fromisoformat(value)
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value
+        if service in holds and holds[service] > value:
+            value = holds[service]
+        best = value if best is None else min(best, value)
+    return best
 
 
 def backlog(session: Session) -> tuple[int, str | None]:

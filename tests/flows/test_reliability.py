@@ -216,7 +216,7 @@ def test_worker_crash_after_issue_created_makes_no_second_issue(client, fake_sla
         w.run_once(t0)
     assert len(issues(fake_gitlab)) == 1
 
-    run_once(settings, t0 + timedelta(seconds=30))  # the dead worker's lease still holds the entry
+    run_once(settings, t0 + timedelta(seconds=10))  # the dead worker's lease (15 s) still holds the entry
     assert issue_posts(fake_gitlab) == 1 and cards(fake_slack) == []
 
     run_once(settings, t0 + timedelta(minutes=5))  # lease expired: delivered, found by its marker

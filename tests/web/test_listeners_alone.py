@@ -17,7 +17,7 @@ class Linker:
     def __init__(self) -> None:
         self.linked: list[tuple[str, str]] = []
 
-    def link_gitlab_username(self, user: str, username: str) -> None:
+    def link_gitlab_username(self, user: str, username: str, *, once: str | None = None) -> None:
         self.linked.append((user, username))
 
 
@@ -27,7 +27,7 @@ def submit_username(value: str, services: Linker) -> list[dict]:
     async def ack(**kwargs) -> None:
         acks.append(kwargs)
 
-    view = {"state": {"values": {Input.GITLAB_USERNAME.value: {Input.GITLAB_USERNAME.value: {
+    view = {"id": "V0TEST0001", "state": {"values": {Input.GITLAB_USERNAME.value: {Input.GITLAB_USERNAME.value: {
         "type": "plain_text_input", "value": value}}}}}
     asyncio.run(views.gitlab_username_submit(ack, {"user": {"id": "U1"}}, view, services=services))
     return acks

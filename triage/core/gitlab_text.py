@@ -5,7 +5,8 @@ GitLab acts on some of what it stores (https://docs.gitlab.com/user/project/quic
   description/note *before* Markdown rendering, after deleting every "\\r", and executes what matches with
   the app token's rights (`/close`, `/move group/project`, `/assign @x`, `/confidential`, ...);
 - mentions: `@name`, `@group/sub` and `@all` notify people (the title is mentionable too);
-- raw HTML: `<!-- ... -->` would let a user forge our hidden marker.
+- raw HTML: `<!-- ... -->` would let a user forge our hidden marker;
+- block structure: an unclosed code fence would turn everything after it into code.
 
 Everything else (Markdown, line breaks, punctuation) is kept exactly as the user wrote it.
 """
@@ -32,6 +33,11 @@ _MENTION = re.compile(r"(?<![A-Za-z0-9_])@(?=[A-Za-z0-9_.\-])")
 # (e.g. a user typing "&lt;" meant those four characters); "R&D" and "AT&T" are left alone.
 _ENTITY_LIKE = re.compile(r"&(?=#[0-9]+;|#[xX][0-9A-Fa-f]+;|[A-Za-z][A-Za-z0-9]*;)")
 _LEADING_SLASH = re.compile(r"^([ \t]*)/", re.MULTILINE)
+# Why: a line of ``` or ~~~ opens a fenced code block (CommonMark 4.5) that runs to the end of the document
+# when nothing closes it, and GitLab's $$ opens a display-math block the same way; either would swallow
+# the template's own sections, footer and marker. A backslash before the first character makes the line
+# ordinary text (CommonMark 2.4: backslash escapes), which still reads as the user typed it.
+_FENCE = re.compile(r"^([ \t]*)(`{3,}|~{3,}|\$\$)", re.MULTILINE)
 
 _MARKER_ID = r"[A-Za-z0-9_.:\-]+"
 _MARKER = re.compile(rf"<!-- triage-request: ({_MARKER_ID}) -->")
@@ -49,6 +55,7 @@ def neutralize(text: str) -> str:
     text = _ENTITY_LIKE.sub("&amp;", text)
     text = text.replace("<", "&lt;").replace(">", "&gt;")
     text = _break_mentions(text)
+    text = _FENCE.sub(lambda m: m.group(1) + "\\" + m.group(2), text)
     # Leading blanks are kept; GitLab needs "/" in column 0, but this also covers any future leniency.
     return _LEADING_SLASH.sub(lambda m: m.group(1) + _SLASH, text)
 

@@ -28,3 +28,18 @@ def escape(text: str) -> str:
 def quote_lines(text: str) -> str:
     """Escaped, as a mrkdwn blockquote ("> " before every line)."""
     return "\n".join("> " + line for line in escape(text).splitlines())
+
+
+_LINK_URL = re.compile(r"https?://[A-Za-z0-9.\-]+(?::[0-9]{1,5})?(?:[/?#][A-Za-z0-9\-._~%!$&'()*+,;=:@/?#]*)?")
+
+
+def slack_link(url: str, label: str) -> str | None:
+    """A mrkdwn link `<url|label>`, or None unless the URL is a plain http(s) URL.
+
+    Slack reads `<`, `>` and `|` as the link's own syntax and `<!channel` as a broadcast, so a URL with
+    any of them, or with blanks, could end the link early and smuggle in markup; only URLs made of
+    ordinary URL characters are linked. `&` is escaped as Slack asks; the label is escaped.
+    """
+    if not _LINK_URL.fullmatch(url):
+        return None
+    return f"<{url.replace('&', '&amp;')}|{escape(label)}>"

@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from triage import outbox, repo
 from triage.config import Config, Settings
 from triage.core.errors import InvalidTransition
 from triage.db import read_scope
-from triage.models import Request, RequestEvent
+from triage.models import Request, RequestEvent, ViewSubmission
 
 NOTE_MARKER = "<!-- triage-note -->"  # on the app's own GitLab notes, so their Note Hooks post nothing
 RECONCILE_INTERVAL = timedelta(minutes=5)  # how often drift repair reads each board
@@ -53,6 +54,19 @@ class ServiceBase:
             raise InvalidTransition(f"There is no request {request_id}.")
         return r
 
+    def _first_submission(self, s, view_id: str | None, what: str, now: datetime) -> bool:
+        """Record a Slack view submission in this transaction; False when that view was already acted on.
+
+        Slack view ids are unique per opened modal, so a replayed or retried submission of the same modal
+        carries the same id; recorded with the change it causes, a failed attempt can still be retried.
+        """
+        if not view_id:
+            return True
+        insert = postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
+        stmt = (insert(ViewSubmission).values(view_id=view_id[:64], callback_id=what[:64], received_at=now)
+                .on_conflict_do_nothing(index_elements=["view_id"]).returning(ViewSubmission.view_id))
+        return s.execute(stmt).first() is not None
+
     def _record(self, s, request: Request, *, kind: str, actor: str | None, source: str, now: datetime,
                 thread: str | None = None, gitlab: dict[str, Any] | None = None,
                 note: str | None = None, dms: Sequence[dict[str, Any]] = (), **detail: Any) -> RequestEvent:
@@ -64,7 +78,8 @@ class ServiceBase:
         if gitlab is not None and source != "gitlab":
             assignee = gitlab.get("assignee")
             link = repo.get_user_link(session=s, slack_user=assignee) if assignee else None
-            if assignee and not (link and (link.gitlab_user_id or link.gitlab_username or link.email)):
+            # A typed GitLab username is confirmed against the Slack e-mail, so it needs the e-mail too.
+            if assignee and not (link and (link.gitlab_user_id or link.email)):
                 outbox.enqueue(s, kind=outbox.Kind.LOOKUP_SA_EMAIL, key=("email", *key), lane=outbox.Lane.GITLAB,
                                request_id=request.id, payload={"user": assignee}, now=now)
             outbox.enqueue(s, kind=outbox.Kind.GITLAB_UPDATE, key=("gl", *key),

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 
 from triage import repo
-from triage.core.gitlab_text import find_marker
+from triage.core.gitlab_hooks import GitLabHook, NoteHook
 from triage.core.labels import EXPEDITE, STATUS_LABEL, status_dm
 from triage.core.lifecycle import CLOSED_STATUSES
-from triage.core.slack_text import escape, quote_lines
+from triage.core.slack_text import escape, quote_lines, slack_link
 from triage.db import session_scope
 from triage.models import EventKind, OutboxEntry, Request, SyncState, WebhookDelivery
 from triage.services.base import NOTE_MARKER, RECONCILE_INTERVAL, ServiceBase, _mention
@@ -35,53 +34,65 @@ class BoardState:
 class BoardMixin(ServiceBase):
     """Apply what happened on a GitLab board to the request, its card and its thread."""
 
-    def apply_gitlab_hook(self, *, event: str, payload: Mapping[str, Any], delivery_key: str | None,
-                          now: datetime | None = None) -> str:
-        """Apply an Issue Hook or Note Hook to the request it belongs to; returns what happened, briefly.
+    def apply_gitlab_hook(self, *, event: str, hook: GitLabHook, delivery_key: str | None,
+                          bot_user_id: int | None = None, now: datetime | None = None) -> str:
+        """Apply a validated Issue Hook or Note Hook to the request it belongs to; returns what happened.
 
-        Redeliveries (same X-Gitlab-Event-UUID / Idempotency-Key) change nothing, and the app's own changes
-        coming back compare equal to what is stored, so they post nothing twice.
+        A hook speaks only for its own issue: its project must be a configured queue's project and
+        (project, iid) the issue this app filed for the request. The marker in a description is never
+        read here: anyone who can create an issue can copy it. A redelivery (same Idempotency-Key, which
+        GitLab keeps across retries and "Resend request") changes nothing; the key is recorded in the
+        same transaction as the change, so a delivery that failed is applied when it comes again.
         """
-
         now = now or self.now()
-        kind = payload.get("object_kind")
-        if kind not in ("issue", "note"):
-            return f"ignored: {kind or event or 'unknown'} events are not used"
-        if delivery_key:
-            try:
-                with session_scope(self.engine) as s:
-                    s.add(WebhookDelivery(key=delivery_key[:128], received_at=now))
-            except IntegrityError:
-                return "duplicate delivery: already applied"
-        project = (payload.get("project") or {}).get("path_with_namespace") or ""
-        if kind == "note":
-            return self._apply_note(project, payload, now)
-        attrs = payload.get("object_attributes") or {}
+        project = self._queue_project(hook.project.path_with_namespace)
+        if project is None:
+            return "ignored: not a configured queue's project"
+        if isinstance(hook, NoteHook):
+            return self._apply_note(project, hook, delivery_key, bot_user_id, now)
+        attrs = hook.object_attributes
         snapshot = BoardState(
-            labels=tuple(lbl.get("title", "") for lbl in payload.get("labels") or ()),
-            closed=attrs.get("state") == "closed",
-            assignee_ids=tuple(attrs.get("assignee_ids") or ()),
-            assignee_usernames=tuple(a.get("username", "") for a in payload.get("assignees") or ()),
+            labels=tuple(lbl.title for lbl in hook.labels),
+            closed=attrs.state == "closed",
+            assignee_ids=tuple(attrs.assignee_ids),
+            assignee_usernames=tuple(a.username for a in hook.assignees if a.username),
         )
-        actor = (payload.get("user") or {}).get("username")
-        return self.apply_board_state(project, attrs.get("iid"), attrs.get("description"), snapshot,
-                                      actor=actor, now=now)
+        actor = hook.user.username if hook.user and hook.user.username else None
+        return self.apply_board_state(project, attrs.iid, snapshot, issue_id=attrs.id, actor=actor, now=now,
+                                      delivery_key=delivery_key)
 
-    def _find_by_issue(self, s, project: str, iid: int | None, description: str | None) -> Request | None:
+    def _queue_project(self, path: str) -> str | None:
+        """The configured spelling of a queue's GitLab project, or None when no queue uses it."""
+        return next((q.gitlab_project for q in self.config.queues
+                     if q.gitlab_project.lower() == path.lower()), None)
 
-        request = repo.get_request_by_issue(session=s, project=project, iid=iid) if iid is not None else None
-        if request is None:
-            ref = find_marker(description)
-            if ref and ref.isdigit():
-                request = repo.get_request(session=s, request_id=int(ref))
+    def _find_by_issue(self, s, project: str, iid: int, issue_id: int | None = None) -> Request | None:
+        """The request whose own issue is project#iid (and, when known, GitLab's global issue id)."""
+        request = repo.get_request_by_issue(session=s, project=project, iid=iid)
+        if request is not None and issue_id is not None and request.gitlab_issue_id not in (None, issue_id):
+            return None  # same number, another issue (the project was recreated or renamed over)
         return request
 
-    def apply_board_state(self, project: str, iid: int | None, description: str | None, state: BoardState, *,
-                          actor: str | None, now: datetime) -> str:
+    def _first_delivery(self, s, delivery_key: str | None, now: datetime) -> bool:
+        """Record the delivery in this transaction; False when it was already applied."""
+        if not delivery_key:
+            return True
+        dialect = s.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        # ON CONFLICT DO NOTHING waits for a concurrent transaction holding the same key: if that one
+        # commits, this is a duplicate; if it rolls back (it failed), this delivery applies.
+        stmt = (insert(WebhookDelivery).values(key=delivery_key, received_at=now)
+                .on_conflict_do_nothing(index_elements=["key"]).returning(WebhookDelivery.key))
+        return s.execute(stmt).first() is not None
+
+    def apply_board_state(self, project: str, iid: int, state: BoardState, *, actor: str | None, now: datetime,
+                          issue_id: int | None = None, delivery_key: str | None = None) -> str:
 
         label_status = {v: k for k, v in STATUS_LABEL.items()}
         with session_scope(self.engine) as s:
-            request = self._find_by_issue(s, project, iid, description)
+            if delivery_key and s.get(WebhookDelivery, delivery_key) is not None:
+                return "duplicate delivery: already applied"
+            request = self._find_by_issue(s, project, iid, issue_id)
             if request is None:
                 return "ignored: not an issue this app created"
             request_id, was_expedited, closed = request.id, request.expedite, request.status in CLOSED_STATUSES
@@ -90,17 +101,24 @@ class BoardMixin(ServiceBase):
         expedited = None
         if (EXPEDITE in state.labels) != was_expedited and not (closed or state.closed or ours_pending):
             # The Expedite label added or removed on the board re-targets the SLA (deadline, due date, thread).
+            # Idempotent by itself (the same value again is a no-op), so a delivery that fails after this
+            # step and comes again does not expedite twice.
             expedited = self.set_expedite(request_id, actor, EXPEDITE in state.labels, source="gitlab", now=now)
-        result = self._apply_board_lists(project, iid, description, state, actor=actor, now=now,
-                                         label_status=label_status)
+        result = self._apply_board_lists(project, iid, issue_id, state, actor=actor, now=now,
+                                         label_status=label_status, delivery_key=delivery_key)
         if result == "no change" and expedited is not None and expedited.changed:
             return "applied: " + ("expedited" if EXPEDITE in state.labels else "no longer expedited")
         return result
 
-    def _apply_board_lists(self, project: str, iid: int | None, description: str | None, state: BoardState, *,
-                           actor: str | None, now: datetime, label_status: dict[str, str]) -> str:
+    def _apply_board_lists(self, project: str, iid: int, issue_id: int | None, state: BoardState, *,
+                           actor: str | None, now: datetime, label_status: dict[str, str],
+                           delivery_key: str | None) -> str:
         with session_scope(self.engine) as s:
-            request = self._find_by_issue(s, project, iid, description)
+            # The delivery key commits with the change it made: a delivery that failed is applied when it
+            # comes again, one that landed is a duplicate.
+            if not self._first_delivery(s, delivery_key, now):
+                return "duplicate delivery: already applied"
+            request = self._find_by_issue(s, project, iid, issue_id)
             if request is None:
                 return "ignored: not an issue this app created"
             owner = request.owner
@@ -155,7 +173,7 @@ class BoardMixin(ServiceBase):
             previous_status = request.status
             s.execute(sa.update(Request).where(Request.id == request.id).values(**values))
             s.refresh(request)
-            kind = (EventKind.CLOSED if status == "done" and request.status != "done" else
+            kind = (EventKind.CLOSED if status == "done" and previous_status != "done" else
                     EventKind.REOPENED if values.get("closed_at", 1) is None else EventKind.STATUS)
             dms = []
             if status == "demo_ready" != previous_status and (text := status_dm(status, request.reference,
@@ -168,22 +186,27 @@ class BoardMixin(ServiceBase):
         self._wake()
         return f"applied: {status}"
 
-    def _apply_note(self, project: str, payload: Mapping[str, Any], now: datetime) -> str:
-        attrs = payload.get("object_attributes") or {}
-        issue = payload.get("issue") or {}
-        body = attrs.get("note") or ""
-        if attrs.get("noteable_type") != "Issue" or attrs.get("system"):
+    def _apply_note(self, project: str, hook: NoteHook, delivery_key: str | None, bot_user_id: int | None,
+                    now: datetime) -> str:
+        attrs = hook.object_attributes
+        if attrs.noteable_type != "Issue" or attrs.system or hook.issue is None:
             return "ignored: not a comment on an issue"
-        if NOTE_MARKER in body:
+        # The app's own notes are those its GitLab user wrote *and* marked: anyone can type the marker.
+        if NOTE_MARKER in attrs.note and bot_user_id is not None and hook.user.id == bot_user_id:
             return "ignored: the app's own note"
         with session_scope(self.engine) as s:
-            request = self._find_by_issue(s, project, issue.get("iid"), issue.get("description"))
+            if not self._first_delivery(s, delivery_key, now):
+                return "duplicate delivery: already applied"
+            request = self._find_by_issue(s, project, hook.issue.iid, hook.issue.id)
             if request is None:
                 return "ignored: not an issue this app created"
-            author = (payload.get("user") or {}).get("username") or "someone"
+            author = hook.user.username or "someone"
+            body = attrs.note
             text = body if len(body) <= 2500 else body[:2500] + "…"
-            url = attrs.get("url")
-            link = f" (<{url}|on GitLab>)" if url and "|" not in url and ">" not in url else ""
+            # The link is built from the issue URL GitLab gave the app and the note's numeric id, never
+            # from the payload's own `url`, which is only as trustworthy as whoever sent it.
+            url = f"{request.gitlab_url}#note_{attrs.id}" if request.gitlab_url else None
+            link = f" ({slack_link(url, 'on GitLab')})" if url and slack_link(url, "on GitLab") else ""
             self._record(s, request, kind=EventKind.GITLAB_COMMENT, actor=author, source="gitlab", now=now,
                          thread=f"*{escape(author)}* commented{link}:\n"
                                 + quote_lines(text))
@@ -221,11 +244,11 @@ class BoardMixin(ServiceBase):
             for issue in issues:
                 newest = max(newest, issue.updated_at)
                 with session_scope(self.engine) as s:
-                    request = self._find_by_issue(s, project, issue.iid, issue.description)
+                    request = self._find_by_issue(s, project, issue.iid)
                     if request is None or self._gitlab_pending(s, request.id):
                         continue
                 result = self.apply_board_state(
-                    project, issue.iid, issue.description,
+                    project, issue.iid,
                     BoardState(labels=tuple(issue.labels), closed=issue.state == "closed",
                                assignee_ids=tuple(issue.assignee_ids),
                                assignee_usernames=tuple(issue.assignee_usernames)),

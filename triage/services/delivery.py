@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from triage import outbox, repo
 from triage.config import Queue
-from triage.core.errors import DeliveryError, Rejected, RetryLater
+from triage.core.errors import DeliveryError, NotAllowed, Rejected, RetryLater
 from triage.core.gitlab_text import marker
 from triage.core.issue_template import render_issue
 from triage.core.labels import labels_for_new_request
@@ -72,12 +72,13 @@ class DeliveryMixin(ServiceBase):
                 return ""
             return self._deliver_one(entry, tracker=tracker, notifier=notifier, now=now)
 
-        if len(entries) > 1 and threads > 1:
-            with ThreadPoolExecutor(max_workers=min(threads, len(entries)),
-                                    thread_name_prefix="triage-delivery") as pool:
-                outcomes = list(pool.map(one, entries))
-        else:
-            outcomes = [one(e) for e in entries]
+        with outbox.keep_leased(self.engine, entries, claimed_at=now):
+            if len(entries) > 1 and threads > 1:
+                with ThreadPoolExecutor(max_workers=min(threads, len(entries)),
+                                        thread_name_prefix="triage-delivery") as pool:
+                    outcomes = list(pool.map(one, entries))
+            else:
+                outcomes = [one(e) for e in entries]
         for entry, outcome in zip(entries, outcomes, strict=True):
             if outcome is None:
                 report.delivered += 1
@@ -98,6 +99,8 @@ class DeliveryMixin(ServiceBase):
         except RetryLater as e:
             when = outbox.retry(self.engine, entry, now=now, error=str(e), retry_after=e.retry_after,
                                 no_effect=e.applied is False)
+            if e.retry_after is not None:  # the service asked us to wait: everything for it waits
+                outbox.hold_service(self.engine, gitlab=entry.lane.startswith("gitlab:"), until=when)
             log.warning("outbox %s %s for request %s: %s; retrying at %s", entry.id, entry.kind,
                         entry.request_id, e, when.isoformat())
             self._on_delay(entry, e, now)
@@ -258,8 +261,13 @@ class DeliveryMixin(ServiceBase):
         if link and link.gitlab_username:
             user = tracker.user_by_username(link.gitlab_username)
             if user:
-                self._save_link(slack_user, user.id, user.username, link.email, now)
-                return user.id
+                # The SA's Slack e-mail was looked up by the step before this one (same lane).
+                email = link.email
+                if self._vouched(link) or (email and email.strip().lower() in user.emails):
+                    self._save_link(slack_user, user.id, user.username, email, now)
+                    return user.id
+                self._unconfirmed_link(slack_user, request, user.username, email, now)
+                return None
         email = link.email if link else None  # looked up in Slack by the step before this one
         matches = tracker.users_by_email(email) if email else []
         if len(matches) == 1:
@@ -275,6 +283,26 @@ class DeliveryMixin(ServiceBase):
                            payload={"user": slack_user, "why": why}, now=now)
         return None
 
+    def _vouched(self, link: UserLink) -> bool:
+        """A username a leader gave for someone else is trusted as given."""
+        return bool(link.linked_by and link.linked_by != link.slack_user and self.is_leader(link.linked_by))
+
+    def _unconfirmed_link(self, slack_user: str, request: Request, username: str, email: str | None,
+                          now: datetime) -> None:
+        """The typed GitLab user doesn't show the SA's Slack e-mail: nobody's word is an identity, so the
+        username is forgotten, nothing is assigned to that user, and the SA is told what to do."""
+        with session_scope(self.engine) as s:
+            link = repo.get_user_link(session=s, slack_user=slack_user)
+            if link is not None:
+                link.gitlab_username, link.gitlab_user_id, link.linked_by, link.updated_at = None, None, None, now
+                s.add(link)
+            why = (f"GitLab user @{username} doesn't show {email or 'your Slack e-mail'} as its public e-mail, "
+                   "so I can't confirm it is you. Set that e-mail as your public e-mail on GitLab and link "
+                   "again, or ask a leader to link you")
+            outbox.enqueue(s, kind=outbox.Kind.ASK_GITLAB_USERNAME,
+                           key=("ask_gitlab", slack_user, username.lower(), "unconfirmed"),
+                           request_id=request.id, payload={"user": slack_user, "why": why}, now=now)
+
     def _save_link(self, slack_user: str, gitlab_id: int, username: str, email: str | None, now: datetime) -> None:
 
         with session_scope(self.engine) as s:
@@ -282,14 +310,23 @@ class DeliveryMixin(ServiceBase):
             link.gitlab_user_id, link.gitlab_username, link.email, link.updated_at = gitlab_id, username, email, now
             s.add(link)
 
-    def link_gitlab_username(self, slack_user: str, username: str, *, now: datetime | None = None) -> int:
-        """The SA told us their GitLab username: remember it and assign their open requests on GitLab."""
+    def link_gitlab_username(self, slack_user: str, username: str, *, by: str | None = None,
+                             now: datetime | None = None, once: str | None = None) -> int:
+        """The GitLab username of `slack_user`, given by them (`by` unset) or by a leader: remember it and
+        assign their open requests on GitLab. A username someone gave for themself is used only once the
+        worker has confirmed that GitLab user shows their Slack e-mail; only leaders may link others."""
 
         now = now or self.now()
+        by = by or slack_user
+        if by != slack_user and not self.is_leader(by):
+            raise NotAllowed("Only leaders can link someone else's GitLab account.")
         username = username.strip().lstrip("@")
         with session_scope(self.engine) as s:
+            if not self._first_submission(s, once, "link_gitlab_username", now):
+                return 0
             link = repo.get_user_link(session=s, slack_user=slack_user) or UserLink(slack_user=slack_user)
             link.gitlab_username, link.gitlab_user_id, link.updated_at = username, None, now
+            link.linked_by = by
             s.add(link)
             mine = s.exec(sa.select(Request).where(Request.owner == slack_user,
                                                    Request.status.not_in(CLOSED_STATUSES))).scalars().all()

@@ -136,11 +136,14 @@ class WorkMixin(ServiceBase):
 
     # -- needs info, answer, decline
 
-    def needs_info(self, request_id: int, actor: str, question: str, *, now: datetime | None = None) -> Change:
-
+    def needs_info(self, request_id: int, actor: str, question: str, *, now: datetime | None = None,
+                   once: str | None = None) -> Change:
+        """`once`: the Slack view id of the submission; a replay of the same view changes nothing."""
         now = now or self.now()
         with session_scope(self.engine) as s:
             request = self._require(s, request_id)
+            if not self._first_submission(s, once, "needs_info", now):
+                return Change(request, False)
             if request.status in CLOSED_STATUSES:
                 raise InvalidTransition(f"{request.reference} is already {request.status}.")
             previous = request.status
@@ -162,11 +165,14 @@ class WorkMixin(ServiceBase):
         self._wake()
         return Change(request, True, "Asked; the request waits on the AE (the SLA clock is paused).")
 
-    def answer(self, request_id: int, actor: str, answer: str, *, now: datetime | None = None) -> Change:
-
+    def answer(self, request_id: int, actor: str, answer: str, *, now: datetime | None = None,
+               once: str | None = None) -> Change:
+        """`once`: the Slack view id of the submission; a replay of the same view changes nothing."""
         now = now or self.now()
         with session_scope(self.engine) as s:
             request = self._require(s, request_id)
+            if not self._first_submission(s, once, "answer", now):
+                return Change(request, False)
             if actor != request.requester and not self.is_leader(actor):
                 raise NotAllowed("Only the requester can answer this question.")
             if request.status != "waiting":
@@ -278,11 +284,14 @@ class WorkMixin(ServiceBase):
         self._wake()
         return result
 
-    def decline(self, request_id: int, actor: str, reason: str, *, now: datetime | None = None) -> Change:
-
+    def decline(self, request_id: int, actor: str, reason: str, *, now: datetime | None = None,
+                once: str | None = None) -> Change:
+        """`once`: the Slack view id of the submission; a replay of the same view changes nothing."""
         now = now or self.now()
         with session_scope(self.engine) as s:
             request = self._require(s, request_id)
+            if not self._first_submission(s, once, "decline", now):
+                return Change(request, False)
             if request.status in CLOSED_STATUSES:
                 raise InvalidTransition(f"{request.reference} is already {request.status}.")
             s.execute(sa.update(Request).where(Request.id == request_id).values(

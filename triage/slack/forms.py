@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 
 class ModalMeta(BaseModel):
@@ -13,7 +13,8 @@ class ModalMeta(BaseModel):
 
     source_channel: str | None = None  # where a message shortcut was used
     source_ts: str | None = None
-    duplicate_ok: int | None = None  # the open request the AE was shown and chose to file beside
+    # the open request the AE was shown and chose to file beside (an id the database can hold)
+    duplicate_ok: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
 
     def dump(self) -> str:
         return self.model_dump_json(exclude_none=True)

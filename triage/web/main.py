@@ -1,6 +1,9 @@
 """create_app(): the ASGI app. Settings are built here, never at import time."""
 
 import logging
+import threading
+import time
+from collections.abc import Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -9,11 +12,13 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 from triage import __version__, metrics, outbox
 from triage.config import Settings
+from triage.core.errors import DeliveryError
 from triage.db import connection_history, make_engine, ping, session_scope
 from triage.services import Services
 from triage.web.access import AccessLog
 from triage.web.gitlab_routes import gitlab_router
 from triage.web.leaders import include_leader_routes
+from triage.web.limits import BodyLimit
 from triage.web.slack_routes import slack_router
 
 log = logging.getLogger(__name__)
@@ -49,6 +54,30 @@ def _health(settings: Settings, services: Services) -> dict[str, Any]:
     return {"status": status, "database": database, "slack": slack, "gitlab": gitlab,
             "outbox": backlog, "queues": {"ok": queues > 0, "detail": f"{queues} configured" if queues else
                        "none configured: copy triage.example.toml to the TRIAGE_CONFIG path"}}
+
+
+def _bot_identity(settings: Settings) -> Callable[[], int | None]:
+    """The app's GitLab user id, learned with GET /user on first use and kept; None while GitLab can't
+    be asked (asked again at most once a minute), so a Note Hook then counts no note as the app's own."""
+    if not settings.gitlab_configured:
+        return lambda: None
+    from triage.gitlab_tracker import GitLabTracker
+
+    tracker = GitLabTracker(settings.gitlab_url, settings.gitlab_token.get_secret_value(), timeout=5)
+    known: dict[str, Any] = {"id": None, "tried": float("-inf")}
+    lock = threading.Lock()
+
+    def bot_user_id() -> int | None:
+        with lock:
+            if known["id"] is None and time.monotonic() - known["tried"] > 60:
+                known["tried"] = time.monotonic()
+                try:
+                    known["id"] = tracker.bot_user_id()
+                except DeliveryError as e:
+                    log.warning("could not learn the app's GitLab user (GET /user): %s", e)
+            return known["id"]
+
+    return bot_user_id
 
 
 def create_app(settings: Settings | None = None, *, migrate: bool = True, worker: Any = None) -> FastAPI:
@@ -119,13 +148,14 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, worker
                   description="SA request intake. The JSON routes are documented here; /slack/events and "
                               "/gitlab/webhook take Slack's and GitLab's signed deliveries.")
     app.add_middleware(AccessLog)
+    app.add_middleware(BodyLimit)  # every route: a body over its limit is a 413 before it is read whole
     app.state.settings = settings
     app.state.services = services
     app.include_router(slack_router(bolt, settings.slack_signing_secret.get_secret_value()
                                     if settings.slack_signing_secret else None))
 
     app.include_router(gitlab_router(services, settings.gitlab_webhook_secret.get_secret_value()
-                                     if settings.gitlab_webhook_secret else None))
+                                     if settings.gitlab_webhook_secret else None, _bot_identity(settings)))
 
     include_leader_routes(app, settings, services)
 

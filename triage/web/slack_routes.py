@@ -73,6 +73,10 @@ def slack_router(bolt: AsyncApp | None, signing_secret: str | None) -> APIRouter
             # slack_sdk's verifier decodes the body itself and would raise; Slack never sends such bodies.
             return JSONResponse({"error": "malformed Slack request: body is not UTF-8"}, status_code=400)
         # Checked here as well as in Bolt so that a bad signature is a 401 before we parse anything.
+        # slack_sdk does int() on the timestamp and would raise on anything else: a 401, not a 500.
+        timestamp = req.headers.get("x-slack-request-timestamp", "")
+        if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+            return JSONResponse({"error": "invalid or stale Slack signature"}, status_code=401)
         if not verifier.is_valid_request(body, dict(req.headers)):
             return JSONResponse({"error": "invalid or stale Slack signature"}, status_code=401)
         try:
@@ -82,6 +86,10 @@ def slack_router(bolt: AsyncApp | None, signing_secret: str | None) -> APIRouter
             return JSONResponse({"error": f"malformed Slack request: {what} is not valid JSON"}, status_code=400)
         except (AttributeError, TypeError):  # Bolt reads fields off the payload: a list or a string has none
             return JSONResponse({"error": "malformed Slack request: the payload has no 'type'"}, status_code=400)
+        except RecursionError:
+            return JSONResponse({"error": "malformed Slack request: JSON nested too deep"}, status_code=400)
+        # NUL characters and JSON depth are dealt with by the Bolt middleware (triage.slack.payloads),
+        # which Socket Mode payloads pass through too.
         reason = _malformed(bolt_req.body, body)
         req.state.slack_kind = slack_kind(bolt_req.body)  # for the access log line and the ack histogram
         if reason:

@@ -23,6 +23,7 @@ from triage.services import Services
 from triage.slack.listeners import bind, run
 from triage.slack.listeners.directory import SaDirectory
 from triage.slack.notifier import LINK_GITLAB_ACTION
+from triage.slack.payloads import db_id
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +36,7 @@ def action_request_id(body: dict[str, Any]) -> int | None:
         raw, _ = parse_status_value(action["selected_option"]["value"])
     if raw is None:
         raw = request_id_from_block_id(action.get("block_id") or "")
-    try:
-        return int(raw) if raw is not None else None
-    except ValueError:
-        return None
+    return db_id(raw)
 
 
 async def tell(client, body: dict[str, Any], text: str) -> None:
@@ -115,7 +113,7 @@ async def claim(ack, body, client, services: Services, sas: SaDirectory):
     await guarded(body, client, services, services.claim, request_id, user, ask_breach=True)
 
 
-async def assign(ack, body, client, services: Services):
+async def assign(ack, body, client, services: Services, sas: SaDirectory):
     await ack()
     user, request_id = body["user"]["id"], action_request_id(body)
     assignee = (body.get("actions") or [{}])[0].get("selected_user")
@@ -123,6 +121,15 @@ async def assign(ack, body, client, services: Services):
         await tell(client, body, "Only leaders can assign requests.")
         return
     if not request_id or not assignee:
+        return
+    request = await run(services.get, request_id)
+    if request is None:
+        await tell(client, body, "I can't find that request.")
+        return
+    # Only the queue's SAs work its requests: a pick from the whole workspace is refused, and said so.
+    if assignee not in await sas.members(client, request.queue):
+        await tell(client, body, f"<@{assignee}> isn't one of the {request.queue} SAs, so {request.reference} "
+                                 "stays as it is. Pick someone from the queue's SA group.")
         return
     await guarded(body, client, services, services.assign, request_id, user, assignee, ask_breach=True)
 
@@ -139,8 +146,10 @@ async def status(ack, body, client, services: Services):
     option = (body.get("actions") or [{}])[0].get("selected_option") or {}
     try:
         request_id, new_status = parse_status_value(option.get("value", ""))
-        rid = int(request_id)
     except ValueError:
+        return
+    rid = db_id(request_id)
+    if rid is None:
         return
     await guarded(body, client, services, services.set_status, rid, body["user"]["id"], new_status,
                   ask_breach=new_status == "done")
@@ -175,13 +184,13 @@ async def link_gitlab(ack, body, client):
 
 def register(app: AsyncApp, services: Services, sas: SaDirectory | None = None) -> None:
     sas = sas or SaDirectory(services)
-    app.action(ActionId.OPEN_ISSUE.value)(open_issue)
+    app.action(ActionId.OPEN_ISSUE.value)(bind(open_issue))
     app.action(ActionId.CLAIM.value)(bind(claim, services=services, sas=sas))
-    app.action(ActionId.ASSIGN.value)(bind(assign, services=services))
+    app.action(ActionId.ASSIGN.value)(bind(assign, services=services, sas=sas))
     app.action(ActionId.UNCLAIM.value)(bind(unclaim, services=services))
     app.action(ActionId.STATUS.value)(bind(status, services=services))
     app.action(ActionId.NEEDS_INFO.value)(bind(needs_info, services=services, sas=sas))
     app.action(ActionId.DECLINE.value)(bind(decline, services=services, sas=sas))
     app.action(ActionId.ANSWER.value)(bind(answer, services=services))
     app.action(ActionId.RECORD_BREACH_REASON.value)(bind(record_breach, services=services))
-    app.action(LINK_GITLAB_ACTION)(link_gitlab)
+    app.action(LINK_GITLAB_ACTION)(bind(link_gitlab))

@@ -19,6 +19,7 @@ from triage.services import Duplicate, Services
 from triage.slack.forms import ModalMeta, read_state
 from triage.slack.listeners import bind, run
 from triage.slack.listeners.directory import SaDirectory
+from triage.slack.payloads import db_id
 
 log = logging.getLogger(__name__)
 
@@ -81,10 +82,7 @@ async def submit(ack, body, view, services: Services):
 # ---- the small modals' submissions
 
 def meta_request_id(view: dict[str, Any]) -> int | None:
-    try:
-        return int(view.get("private_metadata") or "")
-    except ValueError:
-        return None
+    return db_id(view.get("private_metadata"))
 
 
 async def modal_submit(ack, body, view, client, services: Services, sas: SaDirectory | None, field: str, fn, *,
@@ -102,7 +100,7 @@ async def modal_submit(ack, body, view, client, services: Services, sas: SaDirec
         await ack(response_action="errors", errors={field: f"Only the {request.queue} SAs can do this."})
         return
     try:
-        await run(fn, request_id, user, text)
+        await run(fn, request_id, user, text, once=view["id"])  # a replay of this view changes nothing
     except (LifecycleError, NotAllowed) as e:
         await ack(response_action="errors", errors={field: str(e)})
         return
@@ -145,7 +143,7 @@ async def gitlab_username_submit(ack, body, view, services: Services):
                                                     "as in gitlab.com/<username>."})
         return
     try:
-        await run(services.link_gitlab_username, body["user"]["id"], username)
+        await run(services.link_gitlab_username, body["user"]["id"], username, once=view["id"])
     except DeliveryError as e:
         await ack(response_action="errors", errors={Input.GITLAB_USERNAME.value: str(e)})
         return

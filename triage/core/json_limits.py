@@ -1,0 +1,57 @@
+"""JSON we accept from outside: bounded depth, no NUL characters. Pure."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+# Deeper than any payload Slack or GitLab sends (Block Kit nests a few levels); deeper input is refused
+# before a recursive walk (ours, pydantic's, the JSON encoder's) could exhaust the stack.
+MAX_JSON_DEPTH = 64
+
+
+class BadJSON(ValueError):
+    """A body that is not JSON we are willing to read; the message says why, for a 400."""
+
+
+def loads(raw: bytes | str) -> Any:
+    """JSON we accept: parsed, at most MAX_JSON_DEPTH deep, NUL characters removed from every string."""
+    try:
+        value = json.loads(raw)
+    except RecursionError as e:
+        raise BadJSON(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from e
+    except (ValueError, UnicodeDecodeError) as e:
+        raise BadJSON("body is not valid JSON") from e
+    return clean(value)
+
+
+def clean(value: Any) -> Any:
+    """`value` with NUL characters removed from every string and key (PostgreSQL can store no NUL in
+    text, and no person types one), refused when nested deeper than MAX_JSON_DEPTH. Iterative, so that
+    depth can't exhaust the stack; lists and dicts are cleaned in place."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if not isinstance(value, dict | list):
+        return value
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise BadJSON(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+        if isinstance(node, list):
+            for i, item in enumerate(node):
+                if isinstance(item, str):
+                    if "\x00" in item:
+                        node[i] = item.replace("\x00", "")
+                elif isinstance(item, dict | list):
+                    stack.append((item, depth + 1))
+        else:
+            for key in [k for k in node if isinstance(k, str) and "\x00" in k]:
+                node[key.replace("\x00", "")] = node.pop(key)
+            for key, item in node.items():
+                if isinstance(item, str):
+                    if "\x00" in item:
+                        node[key] = item.replace("\x00", "")
+                elif isinstance(item, dict | list):
+                    stack.append((item, depth + 1))
+    return value
