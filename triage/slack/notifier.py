@@ -26,7 +26,11 @@ log = logging.getLogger(__name__)
 # Slack "ok": false errors that mean "try again later" rather than "this will never work".
 _TRANSIENT = {"ratelimited", "internal_error", "fatal_error", "service_unavailable",
               "request_timeout", "team_added_to_org"}
-HISTORY_PAGES = 25  # pages of 200 messages find_card reads at most (since the request was made)
+# find_card reads at most HISTORY_PAGES pages of HISTORY_PAGE messages (Slack's maximum page is 999): under
+# conversations.history's Tier 3 limit a lookup that needs several pages is refused part-way and starts
+# over on its retry, so few, large pages (seen at scale: 66 lookups starved for minutes with pages of 200).
+HISTORY_PAGE = 999
+HISTORY_PAGES = 5
 USER_INFO_TTL = 300.0  # seconds a users.info answer is reused
 CARD_EVENT_TYPE = "triage_request"  # message metadata that lets a retry find a card it already posted
 LINK_GITLAB_ACTION = "link_gitlab"  # opens the GitLab username modal
@@ -153,7 +157,7 @@ class SlackNotifier:
         for _ in range(HISTORY_PAGES):
             try:
                 res = self._call(self.client.conversations_history, channel=request.slack_channel,
-                                 oldest=f"{oldest:.6f}", include_all_metadata=True, limit=200,
+                                 oldest=f"{oldest:.6f}", include_all_metadata=True, limit=HISTORY_PAGE,
                                  **({"cursor": cursor} if cursor else {}))
             except Rejected as e:  # e.g. missing channels:history scope: we can't look, so post
                 log.warning("can't look for an earlier card of %s: %s", request.reference, e)
@@ -166,7 +170,7 @@ class SlackNotifier:
             cursor = (res.get("response_metadata") or {}).get("next_cursor")
             if not res.get("has_more") or not cursor:
                 return None
-        raise RetryLater(f"{request.reference}: more than {HISTORY_PAGES * 200} messages to look through for "
+        raise RetryLater(f"{request.reference}: more than {HISTORY_PAGES * HISTORY_PAGE} messages to look through for "
                          "its card; trying again later")
 
     def permalink(self, channel: str, ts: str) -> str | None:
