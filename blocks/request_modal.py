@@ -30,6 +30,7 @@ from blocks.text import (
     SELECT_OPTIONS_MAX,
     clip,
     escape,
+    link,
     mrkdwn,
     plain,
 )
@@ -161,6 +162,7 @@ def request_modal(
     initial: Mapping[str, Any] | None = None,
     private_metadata: str = "",
     duplicate_notice: str | None = None,
+    notice_link: tuple[str, str] | None = None,
     lookup_opportunity: bool = False,
 ) -> dict[str, Any]:
     """The SA request form for `request_type`: one input block per field in `FORM_FIELDS[request_type]`.
@@ -169,7 +171,8 @@ def request_modal(
     names to values to show: `str` for text and single selects, an iterable of values for `asks`,
     `datetime` (naive = UTC) or epoch seconds for the preferred dates, `date` or "YYYY-MM-DD" for
     `event_date`, `bool` for `expedite`. Values a select does not offer are left out (Slack rejects
-    them). `duplicate_notice` is plain words shown, escaped, at the top. `lookup_opportunity` (Salesforce
+    them). `duplicate_notice` is plain words shown, escaped, at the top, after `notice_link` (url, label: a link
+    the app built, to the open request's issue) when given. `lookup_opportunity` (Salesforce
     is configured) makes the opportunity input send block_actions as the AE types or presses Enter, so the
     app can look the opportunity up and `views.update` the form with what Salesforce has.
     """
@@ -183,7 +186,8 @@ def request_modal(
 
     blocks: list[dict[str, Any]] = []
     if duplicate_notice:
-        blocks.append({"type": "context", "elements": [mrkdwn(clip(escape(duplicate_notice), 2000))]})
+        lead = f":warning: {link(*notice_link)} " if notice_link else ""
+        blocks.append({"type": "context", "elements": [mrkdwn(lead + clip(escape(duplicate_notice), 1800))]})
     if notes:
         blocks.append(
             {

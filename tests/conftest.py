@@ -143,7 +143,7 @@ def sqlite_url(tmp_path: Path) -> str:
 
 
 def _pg_admin_engine() -> sa.Engine:
-    return sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    return sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT", pool_pre_ping=True)  # survives a restart
 
 
 @pytest.fixture

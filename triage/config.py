@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     slack_client_secret: SecretStr | None = Field(None, alias="SLACK_CLIENT_SECRET")
     slack_authorize_url: str = Field("https://slack.com/openid/connect/authorize", alias="SLACK_AUTHORIZE_URL")
     port: int = Field(8000, alias="PORT")
+    # How long an outbox entry a worker took stays its own: a worker killed mid-delivery frees its entries
+    # for the others after this. Longer than any one delivery (each call times out after 10 s).
+    outbox_lease_seconds: float = Field(15.0, alias="TRIAGE_OUTBOX_LEASE_SECONDS", gt=0)
     log_level: str = Field("INFO", alias="LOG_LEVEL")
     log_format: str = Field("text", alias="LOG_FORMAT")  # "json": one JSON object per line
     salesforce_client_id: str | None = Field(None, alias="SALESFORCE_CLIENT_ID")

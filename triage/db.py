@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -47,10 +49,44 @@ def make_engine(url: str, **kwargs) -> Engine:
     if url.startswith("postgresql"):
         # A host that drops packets would otherwise hold start-up for the OS's TCP timeout (minutes).
         kwargs.setdefault("connect_args", {"connect_timeout": CONNECT_TIMEOUT})
+    # pre_ping: a pooled connection the server dropped (restart, failover, idle timeout) is tested and
+    # replaced before use, so the app reconnects by itself; a lost connection is remembered for /healthz.
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
-    return sa.create_engine(url, **kwargs)
+    engine = sa.create_engine(url, **kwargs)
+    engine.info_disconnects = Disconnects()  # type: ignore[attr-defined]
+
+    @sa.event.listens_for(engine, "handle_error")
+    def _lost(context) -> None:
+        if context.is_disconnect:
+            engine.info_disconnects.record(context.original_exception)  # type: ignore[attr-defined]
+
+    return engine
+
+
+@dataclass
+class Disconnects:
+    """Connections the database dropped since start-up: how many, and the last one."""
+
+    count: int = 0
+    last_at: datetime | None = None
+    last_error: str = ""
+
+    def record(self, error: BaseException | None) -> None:
+        self.count += 1
+        self.last_at = datetime.now(UTC)
+        self.last_error = error.__class__.__name__ if error is not None else "disconnect"
+
+
+def connection_history(engine: Engine) -> str:
+    """For /healthz: '' when no connection was ever lost, else when it last happened (the app reconnected
+    by itself if this is read from a working connection)."""
+    d: Disconnects | None = getattr(engine, "info_disconnects", None)
+    if d is None or not d.count:
+        return ""
+    return (f"; reconnected after {d.count} lost connection(s), the last at {d.last_at:%Y-%m-%d %H:%M:%S} UTC "
+            f"({d.last_error})")
 
 
 @contextmanager

@@ -96,6 +96,7 @@ class GitLabTracker:
         # status and Retry-After of the last answer on this thread; _translate_gitlab reads it when the error's
         # status matches. (Thread-local, so concurrent callers don't see each other's answers.)
         self._last = threading.local()
+        self._held: dict[str, float] = {}  # rate limit -> monotonic time its Retry-After ends
         session = requests.Session()
         # No transport-level retries either: a POST that may have reached GitLab must not be re-sent blindly.
         adapter = requests.adapters.HTTPAdapter(max_retries=0)
@@ -349,12 +350,23 @@ class GitLabTracker:
 
     @contextlib.contextmanager
     def _errors(self, action: str) -> Iterator[None]:
+        # GitLab limits issue creation and note creation per minute on their own, besides all API calls.
+        # Once one answered 429, calls under it wait out its Retry-After here instead of each outbox entry
+        # spending a request to be told the same.
+        limit = ("issue_creation" if action.startswith("create issue") else
+                 "note_creation" if action.startswith("comment on") else "api")
+        left = max(self._held.get(limit, 0.0), self._held.get("api", 0.0)) - time.monotonic()
+        if left > 0:
+            raise RetryLater(f"GitLab {action}: rate limited, holding back", retry_after=left, applied=False)
         self._last.status = None
         self._last.retry_after = None
         try:
             yield
         except gitlab.exceptions.GitlabError as exc:
-            raise self._translate_gitlab(exc, action) from exc
+            error = self._translate_gitlab(exc, action)
+            if isinstance(error, RetryLater) and error.applied is False and error.retry_after:
+                self._held[limit] = time.monotonic() + error.retry_after
+            raise error from exc
         except requests.exceptions.RequestException as exc:
             raise _translate_transport(exc, action) from exc
 
@@ -369,7 +381,8 @@ class GitLabTracker:
         transient = code in (408, 429) or code >= 500 or (code == 409 and "resource lock" in detail.lower())
         if transient:
             retry_after = self._last.retry_after if getattr(self._last, "status", None) == code else None
-            return RetryLater(message, retry_after=retry_after)
+            # A 429 is refused before GitLab acts on it (Rack::Attack throttling).
+            return RetryLater(message, retry_after=retry_after, applied=False if code == 429 else None)
         return _rejected(message, code)
 
 

@@ -99,12 +99,23 @@ def enqueue(session: Session, *, kind: Kind, key: str | tuple[Any, ...], request
         "request_id": request_id, "payload": payload or {}, "created_at": now,
         "next_attempt_at": not_before or now, "attempts": 0,
     }
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = (insert(OutboxEntry).values(**values).on_conflict_do_nothing(index_elements=["dedupe_key"])
-            .returning(OutboxEntry.id))
     # RETURNING, not rowcount: psycopg reports -1 for an INSERT ... ON CONFLICT DO NOTHING.
-    return session.execute(stmt).first() is not None
+    return session.execute(_insert_statement(session.get_bind().dialect.name), values).first() is not None
+
+
+_INSERTS: dict[str, Any] = {}
+
+
+def _insert_statement(dialect: str) -> Any:
+    """The INSERT ... ON CONFLICT DO NOTHING, built once per dialect with the values bound at execution:
+    building it for every entry cost more CPU than running it (it is on the submission's ack path)."""
+    stmt = _INSERTS.get(dialect)
+    if stmt is None:
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        table = OutboxEntry.__table__
+        stmt = _INSERTS[dialect] = (insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"])
+                                    .returning(table.c.id))
+    return stmt
 
 
 def claim_due(engine: Engine, *, now: datetime, limit: int = 20, lease: timedelta = LEASE,
@@ -212,11 +223,17 @@ def backoff(attempts: int, retry_after: float | None) -> float:
 
 
 def retry(engine: Engine, entry: OutboxEntry, *, now: datetime, error: str,
-          retry_after: float | None = None) -> datetime:
+          retry_after: float | None = None, no_effect: bool = False) -> datetime:
+    """Put the entry back for later. `no_effect`: this attempt certainly changed nothing (rate limited), so
+    it does not count as a start: the next attempt looks for an earlier one's result only if one before
+    this may have had an effect (a lookup after every 429 would spend the same rate-limited quota)."""
     when = now + timedelta(seconds=backoff(entry.attempts, retry_after))
+    values: dict[str, Any] = {"next_attempt_at": when, "locked_until": None, "last_error": error[:2000]}
+    if no_effect:
+        values["attempts"] = sa.func.greatest(OutboxEntry.attempts - 1, 0) if engine.dialect.name == "postgresql" \
+            else sa.func.max(OutboxEntry.attempts - 1, 0)
     with session_scope(engine) as session:
-        session.execute(sa.update(OutboxEntry).where(OutboxEntry.id == entry.id)
-                        .values(next_attempt_at=when, locked_until=None, last_error=error[:2000]))
+        session.execute(sa.update(OutboxEntry).where(OutboxEntry.id == entry.id).values(**values))
     return when
 
 

@@ -32,26 +32,42 @@ def last_queue_of(*, session: Session, requester: str) -> str | None:
     ).first()
 
 
+_R = Request.__table__.c
+# Built once, values bound at execution: it is on the submission's ack path (see insert_request).
+_OPEN_FOR_OPPORTUNITY = (
+    sa.select(_R.id, _R.gitlab_url, _R.status, _R.queue, _R.submission_key)
+    .where(_R.opportunity_id == sa.bindparam("opportunity_id"),
+           # fixed words written into the SQL: an expanding IN would be re-rendered on every call
+           *(_R.status != sa.literal_column(f"'{s}'") for s in CLOSED_STATUSES))
+    .order_by(_R.id)
+    .limit(1)
+)
+_OPEN_FOR_OPPORTUNITY_IN_QUEUE = _OPEN_FOR_OPPORTUNITY.where(_R.queue == sa.bindparam("queue"))
+
+
 def open_request_for_opportunity(*, session: Session, opportunity_id: str,
-                                 queue: str | None = None) -> tuple[int, str | None, str, str] | None:
-    """(id, issue URL, status, queue) of the oldest open request for this opportunity, in any queue
-    unless `queue` narrows it."""
-    q = (select(Request.id, Request.gitlab_url, Request.status, Request.queue)
-         .where(Request.opportunity_id == opportunity_id, Request.status.not_in(CLOSED_STATUSES)))
-    if queue is not None:
-        q = q.where(Request.queue == queue)
-    row = session.exec(q.order_by(Request.id).limit(1)).first()
+                                 queue: str | None = None) -> tuple[int, str | None, str, str, str] | None:
+    """(id, issue URL, status, queue, submission key) of the oldest open request for this opportunity, in
+    any queue unless `queue` narrows it."""
+    if queue is None:
+        row = session.execute(_OPEN_FOR_OPPORTUNITY, {"opportunity_id": opportunity_id}).first()
+    else:
+        row = session.execute(_OPEN_FOR_OPPORTUNITY_IN_QUEUE,
+                              {"opportunity_id": opportunity_id, "queue": queue}).first()
     return tuple(row) if row else None
+
+
+_SA_OF_OPPORTUNITY = (
+    sa.select(_R.owner, _R.id)
+    .where(_R.opportunity_id == sa.bindparam("opportunity_id"), _R.owner.is_not(None))
+    .order_by(_R.id.desc())
+    .limit(1)
+)
 
 
 def sa_of_opportunity(*, session: Session, opportunity_id: str) -> tuple[str, int] | None:
     """(SA, request id) of the latest request on this opportunity that an SA worked, in any queue."""
-    row = session.exec(
-        select(Request.owner, Request.id)
-        .where(Request.opportunity_id == opportunity_id, Request.owner.is_not(None))
-        .order_by(Request.id.desc())
-        .limit(1)
-    ).first()
+    row = session.execute(_SA_OF_OPPORTUNITY, {"opportunity_id": opportunity_id}).first()
     return tuple(row) if row else None
 
 
@@ -68,6 +84,22 @@ def add_event(*, session: Session, request_id: int, kind: str, source: str, acto
         event.at = at
     session.add(event)
     return event
+
+
+def insert_request(*, session: Session, request: Request, events: Sequence[dict]) -> int:
+    """Store a new request and its first audit events with two Core INSERTs, and return its id.
+
+    This is on the submission's ack path: the ORM's unit of work (identity map, flush ordering, attribute
+    history) cost more CPU than everything else the ack does, and a new row needs none of it."""
+    row = {c.name: getattr(request, c.name) for c in Request.__table__.columns if c.name != "id"}
+    request_id = session.execute(_INSERT_REQUEST, row).scalar_one()
+    if events:
+        session.execute(_INSERT_EVENT, [{"request_id": request_id, **e} for e in events])
+    return request_id
+
+
+_INSERT_REQUEST = sa.insert(Request.__table__).returning(_R.id)
+_INSERT_EVENT = sa.insert(RequestEvent.__table__)
 
 
 def get_user_link(*, session: Session, slack_user: str) -> UserLink | None:

@@ -2031,3 +2031,99 @@ _DOWN_PAGE = (
     "<!DOCTYPE html>\n<html><head><title>GitLab is not responding (503)</title></head>"
     "<body><h1>503</h1><h2>GitLab is not responding.</h2></body></html>\n"
 )
+
+
+# ------------------------------------------------------------------ rate limits (off unless enforced)
+# GitLab.com's documented limits (https://docs.gitlab.com/user/gitlab_com/rate_limits/): authenticated
+# API traffic 2,000 requests a minute per user, issue creation 200 a minute, note creation on issues 60 a
+# minute. GitLab counts in fixed periods and answers a throttled request 429 "Retry later" with
+# Retry-After = the seconds until the period resets, plus RateLimit-* headers; the request has no effect.
+
+
+@dataclass
+class GitLabLimitEvent:
+    """One request the limiter counted: which limits it fell under, when, and whether it was refused."""
+
+    method: str
+    path: str
+    limits: tuple[str, ...]
+    at: float
+    limited: bool
+    retry_after: int = 0
+
+
+_ISSUE_CREATE = re.compile(r"^/api/v4/projects/[^/]+/issues/?$")
+_NOTE_CREATE = re.compile(r"^/api/v4/projects/[^/]+/issues/\d+/notes/?$")
+
+
+class GitLabRateLimits:
+    """Per-period request limits; ``window_seconds`` < 60 compresses a minute for short tests."""
+
+    def __init__(self, *, api_per_minute: int = 2000, issues_per_minute: int = 200, notes_per_minute: int = 60,
+                 window_seconds: float = 60.0) -> None:
+        self.per_window = {"throttle_authenticated_api": api_per_minute,
+                           "issue_creation": issues_per_minute, "note_creation": notes_per_minute}
+        self.window = window_seconds
+        self.events: list[GitLabLimitEvent] = []
+        self._counts: dict[tuple[str, int], int] = {}
+        self._start = time.monotonic()
+
+    def names(self, call: Call) -> tuple[str, ...]:
+        out = ["throttle_authenticated_api"]
+        if call.method == "POST" and _ISSUE_CREATE.match(call.path):
+            out.append("issue_creation")
+        if call.method == "POST" and _NOTE_CREATE.match(call.path):
+            out.append("note_creation")
+        return tuple(out)
+
+    def check(self, call: Call) -> _Reply | None:
+        now = time.monotonic()
+        period = int((now - self._start) // self.window)
+        names = self.names(call)
+        over = [n for n in names if self._counts.get((n, period), 0) >= self.per_window[n]]
+        if over:
+            reset_in = self._start + (period + 1) * self.window - now
+            wait = max(1, int(reset_in) + (reset_in > int(reset_in)))
+            self.events.append(GitLabLimitEvent(call.method, call.path, names, now, True, wait))
+            reset = int(time.time()) + wait
+            return _Reply(429, "Retry later\n", {
+                "Retry-After": str(wait), "RateLimit-Name": over[0], "RateLimit-Limit": str(self.per_window[over[0]]),
+                "RateLimit-Observed": str(self._counts[(over[0], period)] + 1), "RateLimit-Remaining": "0",
+                "RateLimit-Reset": str(reset),
+                "RateLimit-ResetTime": format_datetime(datetime.fromtimestamp(reset, UTC), usegmt=True),
+            }, content_type="text/plain")
+        for n in names:
+            self._counts[(n, period)] = self._counts.get((n, period), 0) + 1
+        self.events.append(GitLabLimitEvent(call.method, call.path, names, now, False))
+        return None
+
+
+def _enforce_rate_limits(self: FakeGitLab, limits: GitLabRateLimits | None = None, **kw: Any) -> GitLabRateLimits:
+    """Start refusing requests over the limits (see GitLabRateLimits); returns the limiter."""
+    with self._lock:
+        self._rate_limits = limits or GitLabRateLimits(**kw)
+        return self._rate_limits
+
+
+def _stop_rate_limits(self: FakeGitLab) -> None:
+    with self._lock:
+        self._rate_limits = None
+
+
+_dispatch_unlimited = FakeGitLab._dispatch
+
+
+def _dispatch_with_limits(self: FakeGitLab, call: Call, bad_body: bool) -> tuple[_Reply, bool]:
+    with self._lock:
+        limits: GitLabRateLimits | None = getattr(self, "_rate_limits", None)
+        if limits is not None and not self._down and self._authenticated(call):
+            refused = limits.check(call)
+            if refused is not None:
+                self.calls.append(call)
+                return refused, False
+        return _dispatch_unlimited(self, call, bad_body)
+
+
+FakeGitLab._dispatch = _dispatch_with_limits  # type: ignore[method-assign]
+FakeGitLab.enforce_rate_limits = _enforce_rate_limits  # type: ignore[attr-defined]
+FakeGitLab.stop_rate_limits = _stop_rate_limits  # type: ignore[attr-defined]

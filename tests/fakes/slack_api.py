@@ -1188,6 +1188,149 @@ _METHODS = {
 
 
 # ----------------------------------------------------------------------------------------------------------
+# Rate limits (off unless a test calls ``enforce_rate_limits``)
+# ----------------------------------------------------------------------------------------------------------
+# Slack's Web API tiers (https://docs.slack.dev/apis/web-api/rate-limits, and each method's page): Tier 2 is
+# 20+ calls a minute, Tier 3 50+, Tier 4 100+, per method, per app and workspace, with bursts allowed.
+# chat.postMessage has its own rule: "1 message per second to a specific channel", bursts allowed, and
+# "several hundred messages per minute" across the workspace. Above a limit Slack answers HTTP 429
+# {"ok": false, "error": "ratelimited"} with Retry-After in seconds. Modelled here as token buckets:
+# a bucket holds `burst` calls and refills at the tier's rate; an empty bucket answers 429 with the
+# seconds until the next token (rounded up, at least 1) and the call has no effect.
+
+SLACK_TIERS_PER_MINUTE: dict[str, float] = {  # methods whose tier the method pages state; others unlimited
+    "views.open": 100, "views.update": 100, "views.push": 100, "views.publish": 100,  # Tier 4
+    "chat.postEphemeral": 100, "users.info": 100,  # Tier 4
+    "chat.update": 50, "conversations.open": 50, "conversations.history": 50, "users.lookupByEmail": 50,  # Tier 3
+}
+
+
+@dataclass
+class SlackLimitEvent:
+    """One call the rate limiter saw: which bucket, when, and whether it was refused (429)."""
+
+    method: str
+    bucket: str
+    at: float
+    limited: bool
+    retry_after: int = 0
+
+
+def _ceil_seconds(wait: float) -> int:
+    """Retry-After is whole seconds: rounded up, at least 1."""
+    whole = int(wait)
+    return max(1, whole + (wait > whole))
+
+
+class _Bucket:
+    def __init__(self, per_second: float, burst: float, now: float) -> None:
+        self.rate, self.capacity, self.tokens, self.at = per_second, burst, burst, now
+
+    def take(self, now: float) -> float:
+        """0 when a call may go now (and takes a token), else the seconds until the next token."""
+        self.tokens = min(self.capacity, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / self.rate
+
+
+class SlackRateLimits:
+    """Token buckets per method (per channel for chat.postMessage, plus a workspace-wide bucket).
+
+    ``time_scale`` > 1 compresses time for short tests (every rate multiplied, every Retry-After divided,
+    so the shape of the run is the same, only faster); the default suite's tests say when they use it.
+    """
+
+    def __init__(self, *, tiers: dict[str, float] | None = None, post_per_channel_per_second: float = 1.0,
+                 post_channel_burst: float = 3, post_workspace_per_minute: float = 300,
+                 burst_seconds: float = 10.0, time_scale: float = 1.0) -> None:
+        self.tiers = dict(SLACK_TIERS_PER_MINUTE if tiers is None else tiers)
+        self.post_rate, self.post_burst = post_per_channel_per_second, post_channel_burst
+        self.workspace_per_minute, self.burst_seconds = post_workspace_per_minute, burst_seconds
+        self.time_scale = time_scale
+        self.events: list[SlackLimitEvent] = []
+        self._buckets: dict[str, _Bucket] = {}
+
+    def bucket_spec(self, bucket: str) -> tuple[float, float]:
+        """(calls per second, burst) of a bucket, before time_scale."""
+        if bucket.startswith("chat.postMessage:"):
+            return self.post_rate, self.post_burst
+        per_minute = self.workspace_per_minute if bucket == "chat.postMessage" else self.tiers[bucket]
+        return per_minute / 60.0, max(1.0, per_minute / 60.0 * self.burst_seconds)
+
+    def _bucket(self, key: str, now: float) -> _Bucket:
+        b = self._buckets.get(key)
+        if b is None:
+            rate, burst = self.bucket_spec(key)
+            b = self._buckets[key] = _Bucket(rate * self.time_scale, burst, now)
+        return b
+
+    def check(self, method: str, channel: str | None) -> tuple[str, int] | None:
+        """None when the call may go ahead, else (bucket, Retry-After seconds)."""
+        now = time.monotonic()
+        keys = [f"chat.postMessage:{channel}", "chat.postMessage"] if method == "chat.postMessage" else (
+            [method] if method in self.tiers else [])
+        waits = [(k, self._bucket(k, now).take(now)) for k in keys]
+        refused = [(k, w) for k, w in waits if w > 0]
+        if not refused:
+            for k in keys:
+                self.events.append(SlackLimitEvent(method, k, now, False))
+            return None
+        for k, w in waits:  # a refused call uses no quota: give back what the other buckets took
+            if w == 0:
+                self._buckets[k].tokens += 1
+        key, wait = max(refused, key=lambda kw: kw[1])
+        retry_after = _ceil_seconds(wait)
+        self.events.append(SlackLimitEvent(method, key, now, True, retry_after))
+        return key, retry_after
+
+
+def _enforce_rate_limits(self: FakeSlack, limits: SlackRateLimits | None = None, **kw: Any) -> SlackRateLimits:
+    """Start refusing calls over Slack's documented rates (see SlackRateLimits); ``None`` limits turns
+    them off again via ``stop_rate_limits``. Returns the limiter, whose ``events`` a test can read."""
+    with self._lock:
+        self._rate_limits = limits or SlackRateLimits(**kw)
+        return self._rate_limits
+
+
+def _stop_rate_limits(self: FakeSlack) -> None:
+    with self._lock:
+        self._rate_limits = None
+
+
+_answer_unlimited = FakeSlack._answer
+
+
+def _answer_with_limits(self: FakeSlack, method: str, args: dict[str, Any], token: str | None, bad_json: bool,
+                        bad_json_arg: str | None) -> _Reply:
+    limits: SlackRateLimits | None = getattr(self, "_rate_limits", None)
+    if limits is not None and not self._down and token == self.token:
+        channel = args.get("channel")
+        if method == "chat.postMessage" and channel:
+            channel = self._resolve_channel(str(channel)) or str(channel)
+        refused = limits.check(method, channel)
+        if refused is not None:
+            return _Reply(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(refused[1])})
+    return _answer_unlimited(self, method, args, token, bad_json, bad_json_arg)
+
+
+_init_state_unlimited = FakeSlack._init_state
+
+
+def _init_state_with_limits(self: FakeSlack) -> None:
+    _init_state_unlimited(self)
+    self._rate_limits = None  # reset() turns rate limits off
+
+
+FakeSlack._init_state = _init_state_with_limits  # type: ignore[method-assign]
+FakeSlack._answer = _answer_with_limits  # type: ignore[method-assign]
+FakeSlack.enforce_rate_limits = _enforce_rate_limits  # type: ignore[attr-defined]
+FakeSlack.stop_rate_limits = _stop_rate_limits  # type: ignore[attr-defined]
+
+
+# ----------------------------------------------------------------------------------------------------------
 # Sign in with Slack (OpenID Connect), self-contained: the authorize page, openid.connect.token and
 # openid.connect.userInfo, as https://api.slack.com/authentication/sign-in-with-slack describes them.
 #

@@ -52,9 +52,14 @@ class DeliveryError(TriageError):
 
 
 class RetryLater(DeliveryError):
-    def __init__(self, message: str, retry_after: float | None = None):
+    """Try again later (after `retry_after` seconds when the service said). `applied=False` when the service
+    certainly did nothing with the call (a 429: refused before acting), so the retry need not first look
+    for what this attempt made."""
+
+    def __init__(self, message: str, retry_after: float | None = None, *, applied: bool | None = None):
         super().__init__(message)
         self.retry_after = retry_after
+        self.applied = applied
 
 
 class Rejected(DeliveryError):

@@ -53,6 +53,7 @@ class Duplicate:
     url: str | None
     status: str
     queue: str = ""
+    submission_key: str | None = None  # the modal it was submitted from
 
 
 class Services(WorkMixin, BoardMixin, DeliveryMixin, CrmMixin, OutcomesMixin):
@@ -102,9 +103,10 @@ class Services(WorkMixin, BoardMixin, DeliveryMixin, CrmMixin, OutcomesMixin):
             row = repo.open_request_for_opportunity(session=s, opportunity_id=opportunity_id)
         if row is None:
             return None
-        request_id, url, status, queue_key = row
+        request_id, url, status, queue_key, key = row
         known = self.config.queue(queue_key)
-        return Duplicate(request_id, reference_of(request_id), url, status, known.name if known else queue_key)
+        return Duplicate(request_id, reference_of(request_id), url, status, known.name if known else queue_key,
+                         key)
 
     def submit_unless_duplicate(self, *, submission_key: str, requester: str,
                                 cleaned: Mapping[str, Any] | RequestFields, duplicate_ok: int | None = None,
@@ -115,6 +117,10 @@ class Services(WorkMixin, BoardMixin, DeliveryMixin, CrmMixin, OutcomesMixin):
         One call, so the ack path makes one hop to a thread, not two."""
         details = _typed(cleaned)
         dup = self.duplicate_of(opportunity_id=details.opportunity)
+        if dup is not None and dup.submission_key == submission_key[:64]:
+            # The same modal again (Slack's retry of a delivery that was stored but not answered): it is
+            # not a duplicate of itself.
+            return SubmitResult(dup.request_id, dup.reference, created=False)
         if dup is not None and dup.request_id != duplicate_ok:
             return dup
         return self.submit(submission_key=submission_key, requester=requester, cleaned=details, now=now,
@@ -156,11 +162,12 @@ class Services(WorkMixin, BoardMixin, DeliveryMixin, CrmMixin, OutcomesMixin):
         short = policy.short_notice(details.request_type, details.event_date, now)
         try:
             with session_scope(self.engine) as s:
-                s.add(request)
-                s.flush()
-                repo.add_event(session=s, request_id=request.id, kind=EventKind.SUBMITTED, source="slack",
-                               actor=requester, at=now, deadline=deadline.isoformat())
-                repo.add_event(session=s, request_id=request.id, kind=EventKind.SLA_START, source="system", at=now)
+                # Core INSERTs, not the ORM's unit of work: this runs before the modal is acknowledged.
+                request.id = repo.insert_request(session=s, request=request, events=[
+                    {"kind": EventKind.SUBMITTED, "source": "slack", "actor": requester, "at": now,
+                     "detail": {"deadline": deadline.isoformat()}},
+                    {"kind": EventKind.SLA_START, "source": "system", "actor": None, "at": now, "detail": {}},
+                ])
                 sa_before = self._opportunity_sa(s, details)
                 if sa_before is not None:
                     # "Enterprise SAs will be dedicated throughout the lifetime of the opportunity."

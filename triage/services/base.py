@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from triage import outbox, repo
-from triage.config import Config
+from triage.config import Config, Settings
 from triage.core.errors import InvalidTransition
 from triage.db import read_scope, session_scope
 from triage.models import HomeViewer, Request, RequestEvent, ViewSubmission
@@ -38,6 +38,7 @@ class ServiceBase:
     """Shared helpers; the Services class mixes the use-case groups together over these."""
 
     engine: Engine
+    settings: Settings
     config: Config
     _wake: Callable[[], None]
     now: Callable[[], datetime]

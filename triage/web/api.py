@@ -6,6 +6,7 @@ import csv
 import io
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
+from typing import Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -171,9 +172,11 @@ def api_router(services: Services, auth: Auth) -> APIRouter:
           "since": Query(None, description="first day (ISO date, reporting time zone); default 30 days ago"),
           "until": Query(None, description="last day, included (ISO date); default today")}
 
-    @router.get("/sla/summary", response_model=Summary,
-                responses={400: {"description": "a bad queue or date"}, 401: {"description": "not signed in"},
-                           403: {"description": "signed in, not a leader"}})
+    refusals: dict[int | str, dict[str, Any]] = {
+        400: {"description": "a bad queue or date"}, 401: {"description": "not signed in"},
+        403: {"description": "signed in, not a leader"}}
+
+    @router.get("/sla/summary", response_model=Summary, responses=refusals)
     async def sla_summary(request: Request, queue: str | None = _q["queue"], since: str | None = _q["since"],
                           until: str | None = _q["until"]):
         """The SLA summary of the requests received in the period, per queue, type and SA."""
@@ -187,7 +190,7 @@ def api_router(services: Services, auth: Auth) -> APIRouter:
         data = await run_in_threadpool(sm.summary, services.engine, services.config, period, now=now, queues=queues)
         return JSONResponse(data)
 
-    @router.get("/alignment", response_model=Alignment)
+    @router.get("/alignment", response_model=Alignment, responses=refusals)
     async def alignment(request: Request, queue: str | None = _q["queue"], since: str | None = _q["since"],
                         until: str | None = _q["until"]):
         """Which SAs work with which AEs: per pair, the AE's requests the SA holds and the SA's claims."""
@@ -201,7 +204,7 @@ def api_router(services: Services, auth: Auth) -> APIRouter:
         return JSONResponse({"since": period.since.isoformat(), "until": period.until.isoformat(), "pairs": pairs})
 
     @router.get("/requests.csv", response_class=StreamingResponse,
-                responses={200: {"content": {"text/csv": {}}, "description": "one row per request"}})
+                responses={200: {"content": {"text/csv": {}}, "description": "one row per request"}, **refusals})
     async def requests_csv(request: Request, queue: str | None = _q["queue"], since: str | None = _q["since"],
                            until: str | None = _q["until"]):
         """Every request received in the period, one row each, with its SLA figures."""

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from triage import __version__, metrics, outbox
 from triage.config import Settings
 from triage.core.errors import DeliveryError
-from triage.db import make_engine, ping, session_scope
+from triage.db import connection_history, make_engine, ping, session_scope
 from triage.services import Services
 from triage.web.access import AccessLog
 from triage.web.gitlab_routes import gitlab_router
@@ -27,7 +27,8 @@ log = logging.getLogger(__name__)
 def _health(settings: Settings, services: Services) -> dict[str, Any]:
     try:
         ping(services.engine)
-        database = {"ok": True, "detail": f"{services.engine.dialect.name} reachable"}
+        database = {"ok": True, "detail": f"{services.engine.dialect.name} reachable"
+                    + connection_history(services.engine)}
     except Exception as e:  # noqa: BLE001 - report, don't raise: this is the health check
         database = {"ok": False, "detail": f"unreachable: {e.__class__.__name__}"}
     if settings.slack_configured:

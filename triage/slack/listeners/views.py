@@ -15,7 +15,6 @@ from blocks.ids import CallbackId, Field, Input
 from blocks.outcome_modal import outcome_modal
 from blocks.request_modal import request_modal
 from blocks.small_modals import text_modal
-from blocks.text import escape, link
 from triage.core import fields
 from triage.core.errors import DeliveryError, LifecycleError, NotAllowed, ValidationFailed
 from triage.core.opportunity import validate_outcome
@@ -29,11 +28,15 @@ from triage.slack.payloads import db_id
 log = logging.getLogger(__name__)
 
 
-def duplicate_text(dup: Duplicate) -> str:
-    where = link(dup.url, dup.reference) if dup.url else escape(dup.reference)
-    return (f":warning: {where} is already open for this opportunity in {escape(dup.queue or 'a queue')} "
-            f"({escape(dup.status)}). "
-            "Submit again to file this one anyway, or close the form and add to the open one.")
+def duplicate_notice(dup: Duplicate) -> dict[str, Any]:
+    """The form's notice of an open request on the same opportunity: a link to its issue (when filed) and
+    plain words, which the modal escapes."""
+    words = (f"{'' if dup.url else dup.reference + ' '}is already open for this opportunity in "
+             f"{dup.queue or 'a queue'} ({dup.status}). "
+             "Submit again to file this one anyway, or close the form and add to the open one.")
+    if dup.url:
+        return {"duplicate_notice": words, "notice_link": (dup.url, dup.reference)}
+    return {"duplicate_notice": ":warning: " + words}
 
 
 def queue_choices(services: Services) -> list[tuple[str, str]]:
@@ -90,7 +93,7 @@ async def submit(ack, body, view, services: Services):
         meta.duplicate_ok = res.request_id
         await ack(response_action="update", view=form(
             services, request_type=cleaned["request_type"], initial=values,
-            private_metadata=meta.dump(), duplicate_notice=duplicate_text(res)))
+            private_metadata=meta.dump(), **duplicate_notice(res)))
         return
     unverified = ("\n\n:warning: Salesforce did not answer in time, so the opportunity is not verified; the card "
                   "says so." if verified is False else "")
