@@ -3,8 +3,8 @@
 Every builder returns keyword arguments for `chat.postMessage` / `chat.update` / `chat.postEphemeral`
 (`{"text": ..., "blocks": [...]}`); the caller adds `channel`, `ts`, `thread_ts`, `user`.
 
-How the card's actions carry the request id (CONTRACT.md: "every action element's value carries the
-request's id, and the app accepts it back unchanged"):
+How the card's actions carry the request id (every action element's value carries the request's id,
+and the app accepts it back unchanged):
 
 - buttons (`claim`, `unclaim`, `needs_info`, `decline`, `open_issue`): `value` is the request id;
 - `status` static_select: each option's `value` is `"{request_id}:{status}"`, because a select sends
@@ -52,7 +52,7 @@ STATUS_LABELS = {
     "done": "Done",
     "declined": "Declined",
 }
-# What the `status` select offers, in order (CONTRACT.md actions table).
+# What the `status` select offers, in order: the board's workflow, then done.
 STATUS_CHOICES: tuple[str, ...] = tuple(str(s) for s in SETTABLE_STATUSES)
 
 CARD_BLOCK_PREFIX = "sa_card:"

@@ -1,7 +1,8 @@
 """The request's fields, which the modal shows per type, and their validation.
 
 `validate` takes the raw values read from the Slack view state and returns cleaned values plus one
-friendly message per failing field (keyed by field name = the modal's block_id, CONTRACT.md).
+friendly message per failing field, keyed by field name, which is also the modal's block_id and
+action_id, so Slack shows each message inline.
 """
 
 from __future__ import annotations
