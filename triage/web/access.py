@@ -6,6 +6,8 @@ from __future__ import annotations
 import logging
 import time
 
+from starlette.routing import Match
+
 from triage import metrics
 
 log = logging.getLogger("triage.access")
@@ -39,7 +41,7 @@ class AccessLog:
             end = time.perf_counter()
             route = scope.get("route")
             # The route's template (/api/requests/{id}), never the raw path: bounded labels, no ids in them.
-            template = getattr(route, "path", None) or "unmatched"
+            template = getattr(route, "path", None) or _matching_route(scope) or "unmatched"
             kind = (scope.get("state") or {}).get("slack_kind")
             ms = round((end - start) * 1000, 1)
             method = scope.get("method", "")
@@ -51,3 +53,13 @@ class AccessLog:
                 fields["slack_kind"] = kind
             log.info("%s %s %s %.1fms%s", method, template, status, ms, f" {kind}" if kind else "",
                      extra=fields)
+
+
+def _matching_route(scope: dict) -> str | None:
+    """The template of a plain Starlette route (/docs, /openapi.json), which leaves no `route` in the scope."""
+    router = getattr(scope.get("app"), "router", None)
+    for candidate in getattr(router, "routes", ()):
+        match, _ = candidate.matches(scope)
+        if match == Match.FULL:
+            return getattr(candidate, "path", None)
+    return None
