@@ -14,11 +14,10 @@ RUN pip install . \
     && useradd --create-home --uid 10001 --shell /usr/sbin/nologin triage \
     && rm -rf /app/build
 
-# Non-root; the working directory holds nothing the app writes (use PostgreSQL via DATABASE_URL, or mount
-# a volume for a SQLite file). The config file is mounted or baked at $TRIAGE_CONFIG.
+# Non-root; the app writes nothing in its working directory (use PostgreSQL via DATABASE_URL, or mount a
+# volume for a SQLite file). The config file is read from ./triage.toml there (mount it, or set TRIAGE_CONFIG).
 USER triage
-WORKDIR /home/triage
-ENV PORT=8000 TRIAGE_CONFIG=/home/triage/triage.toml
+ENV PORT=8000
 EXPOSE 8000
 
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
