@@ -176,17 +176,23 @@ def api_router(services: Services, auth: Auth) -> APIRouter:
         400: {"description": "a bad queue or date"}, 401: {"description": "not signed in"},
         403: {"description": "signed in, not a leader"}}
 
+    def checked(request: Request, queue: str | None, since: str | None, until: str | None, now: datetime):
+        """(period, queues) for a leader or the API token; else the 401/403/400 answer to send instead."""
+        if (denied := refuse(request)) is not None:
+            return denied
+        try:
+            return parse_query(services, queue, since, until, now)
+        except BadQuery as e:
+            return JSONResponse({"detail": str(e)}, status_code=400)
+
     @router.get("/sla/summary", response_model=Summary, responses=refusals)
     async def sla_summary(request: Request, queue: str | None = _q["queue"], since: str | None = _q["since"],
                           until: str | None = _q["until"]):
         """The SLA summary of the requests received in the period, per queue, type and SA."""
-        if (denied := refuse(request)) is not None:
-            return denied
         now = datetime.now(UTC)
-        try:
-            period, queues = parse_query(services, queue, since, until, now)
-        except BadQuery as e:
-            return JSONResponse({"detail": str(e)}, status_code=400)
+        if isinstance(answer := checked(request, queue, since, until, now), JSONResponse):
+            return answer
+        period, queues = answer
         data = await run_in_threadpool(sm.summary, services.engine, services.config, period, now=now, queues=queues)
         return JSONResponse(data)
 
@@ -194,12 +200,9 @@ def api_router(services: Services, auth: Auth) -> APIRouter:
     async def alignment(request: Request, queue: str | None = _q["queue"], since: str | None = _q["since"],
                         until: str | None = _q["until"]):
         """Which SAs work with which AEs: per pair, the AE's requests the SA holds and the SA's claims."""
-        if (denied := refuse(request)) is not None:
-            return denied
-        try:
-            period, queues = parse_query(services, queue, since, until, datetime.now(UTC))
-        except BadQuery as e:
-            return JSONResponse({"detail": str(e)}, status_code=400)
+        if isinstance(answer := checked(request, queue, since, until, datetime.now(UTC)), JSONResponse):
+            return answer
+        period, queues = answer
         pairs = await run_in_threadpool(sm.alignment, services.engine, period, queues)
         return JSONResponse({"since": period.since.isoformat(), "until": period.until.isoformat(), "pairs": pairs})
 
@@ -208,13 +211,10 @@ def api_router(services: Services, auth: Auth) -> APIRouter:
     async def requests_csv(request: Request, queue: str | None = _q["queue"], since: str | None = _q["since"],
                            until: str | None = _q["until"]):
         """Every request received in the period, one row each, with its SLA figures."""
-        if (denied := refuse(request)) is not None:
-            return denied
         now = datetime.now(UTC)
-        try:
-            period, queues = parse_query(services, queue, since, until, now)
-        except BadQuery as e:
-            return JSONResponse({"detail": str(e)}, status_code=400)
+        if isinstance(answer := checked(request, queue, since, until, now), JSONResponse):
+            return answer
+        period, queues = answer
 
         def body() -> Iterator[str]:
             buf = io.StringIO()
