@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from slack_sdk import WebClient
@@ -120,11 +121,17 @@ class Worker:
         nothing is due: a failure can enqueue something due now (the AE's "queued" DM). Failed entries
         are due again no sooner than a second later, so this ends."""
         total = DeliveryReport()
+        started = time.monotonic()
         while True:
-            batch = self.services.deliver_due(tracker=self.tracker, notifier=self.notifier, now=now)
+            # Each batch runs at its own time: `now` plus the time this drain has taken. A batch's leases
+            # run from its claim; claimed with the pass's first `now`, a batch late in a long drain (a
+            # burst's backlog takes minutes) would be leased already expired, and another worker would
+            # take the entries this one is working on (seen at 2,000: cards and DMs posted twice).
+            at = now + timedelta(seconds=time.monotonic() - started)
+            batch = self.services.deliver_due(tracker=self.tracker, notifier=self.notifier, now=at)
             _report_outcomes(batch)
             sf_claimed, sf_delivered, sf_retried = self.services.deliver_salesforce_due(
-                crm=self.crm, notifier=self.notifier, now=now)
+                crm=self.crm, notifier=self.notifier, now=at)
             total.delivered += batch.delivered + sf_delivered
             total.retried += batch.retried + sf_retried
             total.errors += batch.errors

@@ -32,6 +32,7 @@ import json
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -446,6 +447,7 @@ class FakeSlack:
         self._used_triggers: set[str] = set()
         self._failures: dict[str, deque[_Failure]] = {}
         self._delays: dict[str, float] = {}
+        self._hook: Callable[[str], None] | None = None
         self._down = False
         self._ts_us = TS_BASE_US
         self._ids = itertools.count(1)
@@ -603,6 +605,12 @@ class FakeSlack:
             else:
                 self._delays.pop(method, None)
 
+    def on_call(self, hook: Callable[[str], None] | None) -> None:
+        """Run ``hook(method)`` for every call, before it takes effect (``None`` removes it): a test's
+        way to act at the moment Slack is called, e.g. to move a frozen clock on as if the call were slow."""
+        with self._lock:
+            self._hook = hook
+
     # -- read helpers ---------------------------------------------------------------------------------
 
     @property
@@ -735,6 +743,9 @@ class FakeSlack:
         auth = headers.get("authorization", "")
         token = auth[len("Bearer ") :].strip() if auth.startswith("Bearer ") else form_token
 
+        hook = self._hook
+        if hook is not None:
+            hook(method)
         with self._lock:
             self._calls.append(Call(method, copy.deepcopy(args), dict(headers), time.time()))
             delay = self._delays.get(method, self._delays.get("*", 0.0))

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
+from freezegun import freeze_time
 
 from tests.conftest import AE, wait_for
 from tests.flows.test_intake import GOOD
@@ -89,3 +90,31 @@ def test_a_429_from_slack_holds_back_slack_but_not_gitlab(app, fake_gitlab, fake
 
     run_once(app.settings, t0 + timedelta(seconds=61))
     assert len(fake_slack.messages_in("C0AMEREAST", top_level_only=True)) == 2
+
+
+def test_a_pass_longer_than_the_lease_leases_every_batch_from_its_own_claim(app, fake_gitlab, fake_slack):
+    """A worker draining a backlog for minutes claims batch after batch in one pass. Each batch is leased
+    from when it was claimed, so an entry being delivered is never free for a second worker to take (seen
+    with 2,000 submissions: late batches were leased already expired, and DMs went out twice)."""
+    with freeze_time("2026-12-01 15:00:00") as frozen:
+        submit(app, 4, datetime.now(UTC))
+        expired: list[str] = []
+
+        def slow_slack(method: str) -> None:
+            # Every Slack call takes 1.5 s of the clock: a batch's calls stay within its 15 s lease (renewed
+            # on the real clock, so not here), the pass's do not. The entry behind each call must be leased.
+            frozen.tick(1.5)
+            now = datetime.now(UTC)
+            with session_scope(app.services.engine) as s:
+                stale = s.execute(sa.select(OutboxEntry.id, OutboxEntry.kind).where(
+                    OutboxEntry.done_at.is_(None), OutboxEntry.locked_until.is_not(None),
+                    OutboxEntry.locked_until <= now)).all()
+            expired.extend(f"{kind} {entry_id} during {method} at {now:%H:%M:%S}" for entry_id, kind in stale)
+
+        fake_slack.on_call(slow_slack)
+        try:
+            run_once(app.settings)
+        finally:
+            fake_slack.on_call(None)
+    assert fake_slack.calls_to("chat.postMessage"), "the pass posted cards and DMs"
+    assert expired == [], "\n".join(expired)
