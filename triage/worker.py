@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from slack_sdk import WebClient
@@ -94,6 +93,8 @@ class Worker:
         self._thread: threading.Thread | None = None
 
     def run_once(self, now: datetime | None = None) -> PassReport:
+        """One pass as of `now` (tests, "as of" runs), or of the clock as the pass goes on (the loop)."""
+        as_of = now
         now = now or datetime.now(UTC)
         # The SLA sweep first, so the reminders it enqueues go out in this same pass.
         swept = sla_sweep.sweep(self.services.engine, self.services.config, now=now)
@@ -102,7 +103,7 @@ class Worker:
             digest.enqueue_due(self.services.engine, self.services.config, now=now)
         except Exception:  # a digest problem must never hold up deliveries; the next pass retries
             log.exception("weekly digest not enqueued; the next pass tries again")
-        delivery = self._drain(now)
+        delivery = self._drain(as_of)
         repaired = 0
         if self.tracker is not None:
             try:
@@ -110,24 +111,24 @@ class Worker:
             except DeliveryError as e:  # GitLab down: the next pass tries again
                 log.warning("drift repair skipped: %s", e)
         if repaired:  # what drift repair changed has cards and threads to update
-            more = self._drain(now)
+            more = self._drain(as_of)
             delivery.delivered += more.delivered
             delivery.retried += more.retried
             delivery.errors += more.errors
         return PassReport(delivery, repaired)
 
-    def _drain(self, now: datetime) -> DeliveryReport:
+    def _drain(self, now: datetime | None) -> DeliveryReport:
         """Deliver what is due, batch after batch (each batch takes one entry per lane, in order), until
         nothing is due: a failure can enqueue something due now (the AE's "queued" DM). Failed entries
         are due again no sooner than a second later, so this ends."""
         total = DeliveryReport()
-        started = time.monotonic()
         while True:
-            # Each batch runs at its own time: `now` plus the time this drain has taken. A batch's leases
-            # run from its claim; claimed with the pass's first `now`, a batch late in a long drain (a
-            # burst's backlog takes minutes) would be leased already expired, and another worker would
-            # take the entries this one is working on (seen at 2,000: cards and DMs posted twice).
-            at = now + timedelta(seconds=time.monotonic() - started)
+            # A pass "as of" a given time runs at that time throughout. Otherwise each batch runs at the time
+            # it starts: a batch's leases and retry times count from then. Claimed at the pass's first
+            # time, a batch late in a long drain (a burst's backlog takes minutes) was leased already
+            # expired, so another worker took entries this one was delivering (seen at 2,000: cards and
+            # DMs posted twice), and a Retry-After counted from the pass's start had already passed.
+            at = now or datetime.now(UTC)
             batch = self.services.deliver_due(tracker=self.tracker, notifier=self.notifier, now=at)
             _report_outcomes(batch)
             sf_claimed, sf_delivered, sf_retried = self.services.deliver_salesforce_due(
