@@ -68,6 +68,13 @@ def test_compose_runs_app_worker_and_postgres_like_the_procfile():
     assert services["worker"]["depends_on"]["app"]["condition"] == "service_healthy"  # after the migration
 
 
+def test_env_example_has_no_placeholder_values():
+    # A copied .env is read as is: a placeholder such as xoxb-... would count as a configured token.
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        if re.match(r"[A-Z][A-Z0-9_]+=", line):
+            assert "..." not in line and "<" not in line, line
+
+
 def test_env_example_names_only_real_settings():
     aliases = {f.alias for f in Settings.model_fields.values()}
     keys = set()
