@@ -68,6 +68,14 @@ def test_compose_runs_app_worker_and_postgres_like_the_procfile():
     assert services["worker"]["depends_on"]["app"]["condition"] == "service_healthy"  # after the migration
 
 
+def test_compose_db_health_check_asks_over_tcp():
+    # On a fresh volume the postgres image first runs a temporary server on the Unix socket only; a check on
+    # the socket passes then, and the app would start before PostgreSQL takes connections.
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    check = compose["services"]["db"]["healthcheck"]["test"]
+    assert "pg_isready" in check[-1] and "-h 127.0.0.1" in check[-1]
+
+
 def test_env_example_has_no_placeholder_values():
     # A copied .env is read as is: a placeholder such as xoxb-... would count as a configured token.
     for line in (ROOT / ".env.example").read_text().splitlines():
