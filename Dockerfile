@@ -12,7 +12,7 @@ COPY blocks ./blocks
 COPY triage ./triage
 RUN pip install . \
     && useradd --create-home --uid 10001 --shell /usr/sbin/nologin triage \
-    && rm -rf /app/build
+    && rm -rf /app/build /app/*.egg-info
 
 # Non-root; the app writes nothing in its working directory (use PostgreSQL via DATABASE_URL, or mount a
 # volume for a SQLite file). The config file is read from ./triage.toml there (mount it, or set TRIAGE_CONFIG).

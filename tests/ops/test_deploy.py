@@ -68,6 +68,52 @@ def test_compose_runs_app_worker_and_postgres_like_the_procfile():
     assert services["worker"]["depends_on"]["app"]["condition"] == "service_healthy"  # after the migration
 
 
+def _cli_argv(command: str) -> list[str]:
+    """A Procfile or image command as the argv `triage` gets: the shell's ${PORT:-8000} expanded, the leading
+    VAR=value assignments and `exec` dropped."""
+    argv = shlex.split(command.replace("${PORT:-8000}", "8000"))
+    while argv and (argv[0] == "exec" or re.fullmatch(r"[A-Z_]+=\S*", argv[0])):
+        argv.pop(0)
+    return argv
+
+
+def test_deploy_commands_are_real_cli_commands(monkeypatch):
+    """Each command the Procfile, the image and compose run parses as a `triage` command (a renamed subcommand
+    or option would otherwise only show up on the platform)."""
+    from triage import cli
+
+    assert "triage = \"triage.cli:main\"" in (ROOT / "pyproject.toml").read_text()  # the console script
+    ran = []
+    for name in ("serve", "worker", "migrate"):
+        monkeypatch.setattr(cli, f"cmd_{name}", lambda args: ran.append(args) or 0)
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    commands = [*_procfile().values(), json.loads(dict(_dockerfile())["CMD"])[2],
+                shlex.join(compose["services"]["worker"]["command"])]
+    for command in commands:
+        argv = _cli_argv(command)
+        assert argv[0] == "triage", command
+        assert cli.main(argv[1:]) == 0, command
+    assert [a.command for a in ran] == ["migrate", "serve", "worker", "serve", "worker"]
+    for args in ran:
+        if args.command == "serve":
+            assert (args.host, args.port) == ("0.0.0.0", 8000)  # reachable from outside the dyno/container
+
+
+def test_compose_db_health_check_asks_over_tcp():
+    # On a fresh volume the postgres image first runs a temporary server on the Unix socket only; a check on
+    # the socket passes then, and the app would start before PostgreSQL takes connections.
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    check = compose["services"]["db"]["healthcheck"]["test"]
+    assert "pg_isready" in check[-1] and "-h 127.0.0.1" in check[-1]
+
+
+def test_env_example_has_no_placeholder_values():
+    # A copied .env is read as is: a placeholder such as xoxb-... would count as a configured token.
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        if re.match(r"[A-Z][A-Z0-9_]+=", line):
+            assert "..." not in line and "<" not in line, line
+
+
 def test_env_example_names_only_real_settings():
     aliases = {f.alias for f in Settings.model_fields.values()}
     keys = set()
