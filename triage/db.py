@@ -102,6 +102,14 @@ def session_scope(engine: Engine) -> Iterator[Session]:
 
 
 @contextmanager
+def write_scope(engine: Engine) -> Iterator[sa.Connection]:
+    """One transaction on a bare connection, for Core statements where the ORM's session would cost more
+    than the work (the submission's ack path): commit on success, roll back on any error."""
+    with getattr(engine, "info_writer_lock", None) or nullcontext(), engine.begin() as conn:
+        yield conn
+
+
+@contextmanager
 def read_scope(engine: Engine) -> Iterator[Session]:
     """A transaction that only reads: on SQLite it takes no write lock and waits for no writer."""
     # Closing (not rolling back) ends the transaction without expiring what was loaded, so the objects

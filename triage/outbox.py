@@ -83,38 +83,50 @@ def dedupe_key(parts: str | tuple[Any, ...]) -> str:
     return parts if isinstance(parts, str) else ":".join(str(p) for p in parts)
 
 
-def enqueue(session: Session, *, kind: Kind, key: str | tuple[Any, ...], request_id: int | None = None,
-            lane: Lane | None = None, lane_key: str | None = None, payload: dict[str, Any] | None = None,
-            not_before: datetime | None = None, now: datetime) -> bool:
-    """Add an entry unless one with the same dedupe key exists; True when it was added.
-
-    The lane defaults to the kind's service (GitLab or Slack) for this request; `lane_key` names a lane
-    that belongs to no request (the weekly digest's).
-    """
+def entry(*, kind: Kind, key: str | tuple[Any, ...], request_id: int | None = None, lane: Lane | None = None,
+          lane_key: str | None = None, payload: dict[str, Any] | None = None, not_before: datetime | None = None,
+          now: datetime) -> dict[str, Any]:
+    """The row of a new entry. The lane defaults to the kind's service (GitLab or Slack) for this request;
+    `lane_key` names a lane that belongs to no request (the weekly digest's)."""
     kind = Kind(kind)
     lane = lane or (Lane.GITLAB if kind in GITLAB_KINDS else Lane.SLACK)
-    values = {
+    return {
         "kind": kind.value, "lane": lane_of(lane, request_id if lane_key is None else lane_key),
         "dedupe_key": dedupe_key(key),
         "request_id": request_id, "payload": payload or {}, "created_at": now,
         "next_attempt_at": not_before or now, "attempts": 0,
     }
+
+
+def enqueue(session: Session | sa.Connection, **what: Any) -> bool:
+    """Add an entry (the arguments of `entry`) unless one with the same dedupe key exists; True when it
+    was added."""
     # RETURNING, not rowcount: psycopg reports -1 for an INSERT ... ON CONFLICT DO NOTHING.
-    return session.execute(_insert_statement(session.get_bind().dialect.name), values).first() is not None
+    return session.execute(_insert_statement(_dialect(session)), entry(**what)).first() is not None
 
 
-_INSERTS: dict[str, Any] = {}
+def enqueue_all(conn: Session | sa.Connection, entries: Sequence[dict[str, Any]]) -> None:
+    """Add several entries (rows from `entry`) in one statement; any whose dedupe key exists is skipped."""
+    if entries:
+        conn.execute(_insert_statement(_dialect(conn), returning=False), list(entries))
 
 
-def _insert_statement(dialect: str) -> Any:
+def _dialect(session: Session | sa.Connection) -> str:
+    return (session.dialect if isinstance(session, sa.Connection) else session.get_bind().dialect).name
+
+
+_INSERTS: dict[tuple[str, bool], Any] = {}
+
+
+def _insert_statement(dialect: str, *, returning: bool = True) -> Any:
     """The INSERT ... ON CONFLICT DO NOTHING, built once per dialect with the values bound at execution:
     building it for every entry cost more CPU than running it (it is on the submission's ack path)."""
-    stmt = _INSERTS.get(dialect)
+    stmt = _INSERTS.get((dialect, returning))
     if stmt is None:
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         table = OutboxEntry.__table__
-        stmt = _INSERTS[dialect] = (insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"])
-                                    .returning(table.c.id))
+        stmt = insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"])
+        stmt = _INSERTS[(dialect, returning)] = stmt.returning(table.c.id) if returning else stmt
     return stmt
 
 

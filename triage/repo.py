@@ -33,7 +33,7 @@ def last_queue_of(*, session: Session, requester: str) -> str | None:
 
 
 _R = Request.__table__.c
-# Built once, values bound at execution: it is on the submission's ack path (see insert_request).
+# Built once, values bound at execution: it is on the submission's ack path (see insert_requests).
 _OPEN_FOR_OPPORTUNITY = (
     sa.select(_R.id, _R.gitlab_url, _R.status, _R.queue, _R.submission_key)
     .where(_R.opportunity_id == sa.bindparam("opportunity_id"),
@@ -43,9 +43,20 @@ _OPEN_FOR_OPPORTUNITY = (
     .limit(1)
 )
 _OPEN_FOR_OPPORTUNITY_IN_QUEUE = _OPEN_FOR_OPPORTUNITY.where(_R.queue == sa.bindparam("queue"))
+_OPEN_FOR_OPPORTUNITIES = (
+    sa.select(_R.opportunity_id, _R.id, _R.gitlab_url, _R.status, _R.queue, _R.submission_key)
+    .where(_R.opportunity_id.in_(sa.bindparam("opportunity_ids", expanding=True)),
+           *(_R.status != sa.literal_column(f"'{s}'") for s in CLOSED_STATUSES))
+    .order_by(_R.id)
+)
+_SA_OF_OPPORTUNITIES = (
+    sa.select(_R.opportunity_id, _R.owner, _R.id)
+    .where(_R.opportunity_id.in_(sa.bindparam("opportunity_ids", expanding=True)), _R.owner.is_not(None))
+    .order_by(_R.id.desc())
+)
 
 
-def open_request_for_opportunity(*, session: Session, opportunity_id: str,
+def open_request_for_opportunity(*, session: Session | sa.Connection, opportunity_id: str,
                                  queue: str | None = None) -> tuple[int, str | None, str, str, str] | None:
     """(id, issue URL, status, queue, submission key) of the oldest open request for this opportunity, in
     any queue unless `queue` narrows it."""
@@ -57,6 +68,27 @@ def open_request_for_opportunity(*, session: Session, opportunity_id: str,
     return tuple(row) if row else None
 
 
+def open_requests_for_opportunities(conn: Session | sa.Connection, opportunity_ids: Sequence[str],
+                                    ) -> dict[str, tuple[int, str | None, str, str, str]]:
+    """For each of these opportunities that has one: its oldest open request, as
+    `open_request_for_opportunity` gives it. One query for a batch of submissions."""
+    out: dict[str, tuple[int, str | None, str, str, str]] = {}
+    if opportunity_ids:
+        for opportunity, *row in conn.execute(_OPEN_FOR_OPPORTUNITIES, {"opportunity_ids": list(opportunity_ids)}):
+            out.setdefault(opportunity, tuple(row))  # type: ignore[arg-type]
+    return out
+
+
+def sas_of_opportunities(conn: Session | sa.Connection, opportunity_ids: Sequence[str]) -> dict[str, tuple[str, int]]:
+    """For each of these opportunities an SA worked: (SA, request id) of its latest such request."""
+    out: dict[str, tuple[str, int]] = {}
+    if opportunity_ids:
+        for opportunity, owner, request_id in conn.execute(_SA_OF_OPPORTUNITIES,
+                                                           {"opportunity_ids": list(opportunity_ids)}):
+            out.setdefault(opportunity, (owner, request_id))
+    return out
+
+
 _SA_OF_OPPORTUNITY = (
     sa.select(_R.owner, _R.id)
     .where(_R.opportunity_id == sa.bindparam("opportunity_id"), _R.owner.is_not(None))
@@ -65,7 +97,15 @@ _SA_OF_OPPORTUNITY = (
 )
 
 
-def sa_of_opportunity(*, session: Session, opportunity_id: str) -> tuple[str, int] | None:
+_OWNER_OF = sa.select(_R.owner).where(_R.id == sa.bindparam("request_id"))
+
+
+def owner_of(conn: Session | sa.Connection, *, request_id: int) -> str | None:
+    """The SA who owns this request (None when unclaimed or when there is no such request)."""
+    return conn.execute(_OWNER_OF, {"request_id": request_id}).scalar_one_or_none()
+
+
+def sa_of_opportunity(*, session: Session | sa.Connection, opportunity_id: str) -> tuple[str, int] | None:
     """(SA, request id) of the latest request on this opportunity that an SA worked, in any queue."""
     row = session.execute(_SA_OF_OPPORTUNITY, {"opportunity_id": opportunity_id}).first()
     return tuple(row) if row else None
@@ -86,19 +126,26 @@ def add_event(*, session: Session, request_id: int, kind: str, source: str, acto
     return event
 
 
-def insert_request(*, session: Session, request: Request, events: Sequence[dict]) -> int:
-    """Store a new request and its first audit events with two Core INSERTs, and return its id.
+def insert_requests(conn: Session | sa.Connection, requests: Sequence[Request],
+                    events: Sequence[Sequence[dict]]) -> list[int]:
+    """Store new requests and their first audit events (`events[i]` belongs to `requests[i]`) with two Core
+    INSERTs however many there are, and return their ids in order.
 
     This is on the submission's ack path: the ORM's unit of work (identity map, flush ordering, attribute
     history) cost more CPU than everything else the ack does, and a new row needs none of it."""
-    row = {c.name: getattr(request, c.name) for c in Request.__table__.columns if c.name != "id"}
-    request_id = session.execute(_INSERT_REQUEST, row).scalar_one()
-    if events:
-        session.execute(_INSERT_EVENT, [{"request_id": request_id, **e} for e in events])
-    return request_id
+    rows = [{c: getattr(r, c) for c in _REQUEST_COLUMNS} for r in requests]
+    ids = list(conn.execute(_INSERT_REQUESTS, rows).scalars()) if len(rows) > 1 else \
+        [conn.execute(_INSERT_REQUEST, rows[0]).scalar_one()]
+    event_rows = [{"request_id": rid, **e} for rid, evs in zip(ids, events, strict=True) for e in evs]
+    if event_rows:
+        conn.execute(_INSERT_EVENT, event_rows)
+    return ids
 
 
+_REQUEST_COLUMNS = [c.name for c in Request.__table__.columns if c.name != "id"]
 _INSERT_REQUEST = sa.insert(Request.__table__).returning(_R.id)
+# Many rows, one statement: the ids come back in the order of the rows (SQLAlchemy's "insertmanyvalues").
+_INSERT_REQUESTS = sa.insert(Request.__table__).returning(_R.id, sort_by_parameter_order=True)
 _INSERT_EVENT = sa.insert(RequestEvent.__table__)
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from triage import outbox, repo
@@ -22,7 +22,7 @@ from triage.core import sla_policy
 from triage.core.errors import Rejected
 from triage.core.fields import RequestFields
 from triage.core.slack_text import escape
-from triage.db import read_scope, session_scope
+from triage.db import read_scope, session_scope, write_scope
 from triage.models import EventKind, Request, reference_of
 from triage.services import sla_sweep
 from triage.services.base import NOTE_MARKER, Change
@@ -36,7 +36,7 @@ from triage.services.work import WorkMixin
 LAST_QUEUE_TTL = 600.0  # seconds a remembered default queue is trusted
 
 __all__ = ["NOTE_MARKER", "BoardState", "Change", "DeliveryReport", "Duplicate", "Notifier", "Services",
-           "SlackUser", "SubmitResult", "Tracker"]
+           "SlackUser", "Submission", "SubmitResult", "Tracker"]
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,9 @@ class Services(WorkMixin, BoardMixin, DeliveryMixin, CrmMixin, OutcomesMixin):
         if not opportunity_id:
             return None
         with read_scope(self.engine) as s:
-            row = repo.open_request_for_opportunity(session=s, opportunity_id=opportunity_id)
+            return self._duplicate(repo.open_request_for_opportunity(session=s, opportunity_id=opportunity_id))
+
+    def _duplicate(self, row: tuple[int, str | None, str, str, str] | None) -> Duplicate | None:
         if row is None:
             return None
         request_id, url, status, queue_key, key = row
@@ -113,93 +115,202 @@ class Services(WorkMixin, BoardMixin, DeliveryMixin, CrmMixin, OutcomesMixin):
                                 salesforce_verified: bool | None = None,
                                 now: datetime | None = None) -> SubmitResult | Duplicate:
         """Store the request unless an open one exists for the same opportunity that the AE has not yet
-        been shown (`duplicate_ok` is the one they were shown and chose to file beside).
-        One call, so the ack path makes one hop to a thread, not two."""
-        details = _typed(cleaned)
-        dup = self.duplicate_of(opportunity_id=details.opportunity)
-        if dup is not None and dup.submission_key == submission_key[:64]:
-            # The same modal again (Slack's retry of a delivery that was stored but not answered): it is
-            # not a duplicate of itself.
-            return SubmitResult(dup.request_id, dup.reference, created=False)
-        if dup is not None and dup.request_id != duplicate_ok:
-            return dup
-        return self.submit(submission_key=submission_key, requester=requester, cleaned=details, now=now,
-                           salesforce_verified=salesforce_verified)
-
-    def _opportunity_sa(self, s, details: RequestFields) -> tuple[str, str] | None:
-        """(SA, reference) of an SA who already worked this opportunity: a follow-up's parent request
-        first, else the latest request on the same opportunity in any queue."""
-        parent = (details.parent_request or "").strip().upper().removeprefix("SAR-")
-        if details.request_type == "follow_up" and parent.isdigit():
-            earlier = repo.get_request(session=s, request_id=int(parent))
-            if earlier is not None and earlier.owner:
-                return earlier.owner, earlier.reference
-        if details.opportunity:
-            row = repo.sa_of_opportunity(session=s, opportunity_id=details.opportunity)
-            if row is not None:
-                return row[0], reference_of(row[1])
-        return None
+        been shown (`duplicate_ok` is the one they were shown and chose to file beside)."""
+        result = self.submit_many([Submission(submission_key, requester, _typed(cleaned), duplicate_ok,
+                                              salesforce_verified)], now=now)[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
 
     def submit(self, *, submission_key: str, requester: str, cleaned: Mapping[str, Any] | RequestFields,
                now: datetime | None = None, salesforce_verified: bool | None = None) -> SubmitResult:
         """Store the request and its first outbox entry in one transaction; nothing external here."""
+        result = self.submit_many([Submission(submission_key, requester, _typed(cleaned), None, salesforce_verified,
+                                              check_duplicate=False)], now=now)[0]
+        if isinstance(result, Exception):
+            raise result
+        assert isinstance(result, SubmitResult)
+        return result
+
+    def submit_many(self, submissions: Sequence[Submission], *, now: datetime | None = None,
+                    ) -> list[SubmitResult | Duplicate | Exception]:
+        """Store these submissions in one transaction, one result per submission in order: what was
+        stored, the open request it duplicates, or the error that refused it (an unknown queue).
+
+        Each request gets its row, its first audit events and the outbox entries that file it, tell the SA
+        who worked the opportunity before, warn the leaders of a short-notice event and refresh the Home
+        tabs that show it. Nothing external is called. This runs before the AEs' modals are acknowledged:
+        submissions that arrive together are committed together (one BEGIN, one COMMIT, one statement per
+        table, see `services.group_commit`), in SQLAlchemy Core on one connection, since the ORM's
+        session and unit of work cost more CPU than the statements themselves."""
         now = now or self.now()
-        details = _typed(cleaned)
+        results: list[SubmitResult | Duplicate | Exception | None] = [None] * len(submissions)
+        batch: list[tuple[int, _Prepared]] = []
+        later: list[int] = []  # a second submission for an opportunity already in this batch: after it
+        seen: set[str] = set()
+        for i, sub in enumerate(submissions):
+            try:
+                prepared = self._prepare(sub, now)
+            except Rejected as e:
+                results[i] = e
+                continue
+            opportunity = sub.details.opportunity
+            if opportunity and opportunity in seen:
+                later.append(i)
+                continue
+            if opportunity:
+                seen.add(opportunity)
+            batch.append((i, prepared))
+        if batch:
+            try:
+                for i, result in self._store(batch, now):
+                    results[i] = result
+            except IntegrityError:
+                if len(batch) == 1:
+                    i, prepared = batch[0]
+                    results[i] = self._already_stored(prepared)
+                else:  # a submission already stored (Slack's retry of one): each on its own, to tell which
+                    later[:0] = [i for i, _ in batch]
+        for i in sorted(later):
+            results[i] = self.submit_many([submissions[i]], now=now)[0]
+        self._wake()
+        return results  # type: ignore[return-value]
+
+    def _prepare(self, sub: Submission, now: datetime) -> _Prepared:
+        """Everything about a new request that needs no database: its row, deadline and first SLA check."""
+        details = sub.details
         queue = self.config.queue(details.queue)
         policy = self.config.policy(details.queue)
         if queue is None or policy is None:  # validated before, but config may have changed between open and submit
             raise Rejected(f"unknown queue {details.queue!r}")
         deadline = policy.deadline(details.request_type, details.expedite, now, event_date=details.event_date)
         request = Request(
-            submission_key=submission_key[:64], created_at=now, updated_at=now, requester=requester,
+            submission_key=sub.submission_key[:64], created_at=now, updated_at=now, requester=sub.requester,
             requester_name=details.requester_name or "",
             request_type=details.request_type, queue=queue.key, customer_name=details.customer_name,
             opportunity_id=details.opportunity, expedite=details.expedite,
             fields=details.stored(), deadline=deadline, gitlab_project=queue.gitlab_project,
-            slack_channel=queue.slack_channel, salesforce_verified=salesforce_verified,
+            slack_channel=queue.slack_channel, salesforce_verified=sub.salesforce_verified,
         )
         request.next_check_at = sla_sweep.schedule(request, self.config, now)
         short = policy.short_notice(details.request_type, details.event_date, now)
-        try:
-            with session_scope(self.engine) as s:
-                # Core INSERTs, not the ORM's unit of work: this runs before the modal is acknowledged.
-                request.id = repo.insert_request(session=s, request=request, events=[
-                    {"kind": EventKind.SUBMITTED, "source": "slack", "actor": requester, "at": now,
-                     "detail": {"deadline": deadline.isoformat()}},
-                    {"kind": EventKind.SLA_START, "source": "system", "actor": None, "at": now, "detail": {}},
-                ])
-                sa_before = self._opportunity_sa(s, details)
-                if sa_before is not None:
-                    # "Enterprise SAs will be dedicated throughout the lifetime of the opportunity."
-                    repo.add_event(session=s, request_id=request.id, kind=OPPORTUNITY_SA_EVENT, source="system",
-                                   at=now, sa=sa_before[0], earlier=sa_before[1])
-                    outbox.enqueue(s, kind=outbox.Kind.DM, request_id=request.id, now=now,
-                                   key=("opportunity_sa", request.id),
-                                   payload={"user": sa_before[0], "text": _opportunity_sa_dm(request, sa_before[1],
-                                                                                             queue.slack_channel)})
-                if short:
-                    repo.add_event(session=s, request_id=request.id, kind=SHORT_NOTICE_EVENT, source="system",
-                                   at=now, event_date=details.event_date.isoformat())
-                    if self.config.slack.leaders_channel:
-                        outbox.enqueue(s, kind=outbox.Kind.POST, request_id=request.id, now=now,
-                                       key=("short_notice", request.id), lane=outbox.Lane.LEADERS,
-                                       payload={"channel": self.config.slack.leaders_channel,
-                                                "text": _short_notice_text(request, queue.name, policy,
-                                                                           self.config.slack.leaders)})
-                outbox.enqueue(s, kind=outbox.Kind.CREATE_ISSUE, request_id=request.id, now=now,
-                               key=("create_issue", request.id))
-                self._salesforce_after_submit(s, request, now)
-                self._refresh_homes(s, request, key=("new", request.id), now=now)
-        except IntegrityError:
-            # The same modal again (Slack retry, double click): hand back what the first one stored.
-            with session_scope(self.engine) as s:
-                existing = repo.get_request_by_submission(session=s, submission_key=submission_key[:64])
-            if existing is None:
-                raise
-            return SubmitResult(existing.id, existing.reference, created=False)
-        self._last_queue[requester] = (queue.key, time.monotonic())
-        self._wake()
-        return SubmitResult(request.id, request.reference, created=True)
+        return _Prepared(sub, request, queue.name, policy, short)
+
+    def _store(self, batch: Sequence[tuple[int, _Prepared]], now: datetime,
+               ) -> list[tuple[int, SubmitResult | Duplicate]]:
+        out: list[tuple[int, SubmitResult | Duplicate]] = []
+        with write_scope(self.engine) as conn:
+            opportunities = [p.request.opportunity_id for _, p in batch if p.request.opportunity_id]
+            open_rows = repo.open_requests_for_opportunities(conn, [
+                p.request.opportunity_id for _, p in batch if p.sub.check_duplicate and p.request.opportunity_id])
+            new: list[tuple[int, _Prepared]] = []
+            for i, p in batch:
+                dup = self._duplicate(open_rows.get(p.request.opportunity_id or ""))
+                if dup is not None and dup.submission_key == p.request.submission_key:
+                    # The same modal again (Slack's retry of a delivery that was stored but not answered):
+                    # it is not a duplicate of itself.
+                    out.append((i, SubmitResult(dup.request_id, dup.reference, created=False)))
+                elif dup is not None and dup.request_id != p.sub.duplicate_ok:
+                    out.append((i, dup))
+                else:
+                    new.append((i, p))
+            if not new:
+                return out
+            worked = repo.sas_of_opportunities(conn, opportunities)
+            sa_before = [self._opportunity_sa(conn, p.sub.details, worked) for _, p in new]
+            events = [self._first_events(p, sa, now) for (_, p), sa in zip(new, sa_before, strict=True)]
+            ids = repo.insert_requests(conn, [p.request for _, p in new], events)
+            entries: list[dict[str, Any]] = []
+            viewers = self._home_viewers(conn)
+            for (i, p), request_id, sa in zip(new, ids, sa_before, strict=True):
+                request = p.request
+                request.id = request_id
+                entries.extend(self._first_entries(p, sa, now))
+                self._salesforce_after_submit(conn, request, now)
+                self._refresh_homes(conn, request, key=("new", request_id), now=now, viewers=viewers)
+                out.append((i, SubmitResult(request_id, request.reference, created=True)))
+            outbox.enqueue_all(conn, entries)
+        for _, p in new:
+            self._last_queue[p.request.requester] = (p.request.queue, time.monotonic())
+        return out
+
+    def _already_stored(self, prepared: _Prepared) -> SubmitResult:
+        """The same modal again (Slack retry, double click): what the first one stored."""
+        with session_scope(self.engine) as s:
+            existing = repo.get_request_by_submission(session=s, submission_key=prepared.request.submission_key)
+        if existing is None:
+            raise RuntimeError("a submission conflicted with a stored one that is not there")
+        return SubmitResult(existing.id, existing.reference, created=False)
+
+    @staticmethod
+    def _first_events(p: _Prepared, sa_before: tuple[str, str] | None, now: datetime) -> list[dict[str, Any]]:
+        request = p.request
+        events: list[dict[str, Any]] = [
+            {"kind": EventKind.SUBMITTED, "source": "slack", "actor": request.requester, "at": now,
+             "detail": {"deadline": request.deadline.isoformat()}},
+            {"kind": EventKind.SLA_START, "source": "system", "actor": None, "at": now, "detail": {}},
+        ]
+        if sa_before is not None:
+            # "Enterprise SAs will be dedicated throughout the lifetime of the opportunity."
+            events.append({"kind": OPPORTUNITY_SA_EVENT, "source": "system", "actor": None, "at": now,
+                           "detail": {"sa": sa_before[0], "earlier": sa_before[1]}})
+        if p.short:
+            events.append({"kind": SHORT_NOTICE_EVENT, "source": "system", "actor": None, "at": now,
+                           "detail": {"event_date": p.sub.details.event_date.isoformat()}})
+        return events
+
+    def _first_entries(self, p: _Prepared, sa_before: tuple[str, str] | None, now: datetime) -> list[dict[str, Any]]:
+        request = p.request
+        entries = []
+        if sa_before is not None:
+            entries.append(outbox.entry(kind=outbox.Kind.DM, request_id=request.id, now=now,
+                                        key=("opportunity_sa", request.id),
+                                        payload={"user": sa_before[0],
+                                                 "text": _opportunity_sa_dm(request, sa_before[1],
+                                                                            request.slack_channel)}))
+        if p.short and self.config.slack.leaders_channel:
+            entries.append(outbox.entry(kind=outbox.Kind.POST, request_id=request.id, now=now,
+                                        key=("short_notice", request.id), lane=outbox.Lane.LEADERS,
+                                        payload={"channel": self.config.slack.leaders_channel,
+                                                 "text": _short_notice_text(request, p.queue_name, p.policy,
+                                                                            self.config.slack.leaders)}))
+        entries.append(outbox.entry(kind=outbox.Kind.CREATE_ISSUE, request_id=request.id, now=now,
+                                    key=("create_issue", request.id)))
+        return entries
+
+    def _opportunity_sa(self, conn: Connection, details: RequestFields,
+                        worked: Mapping[str, tuple[str, int]]) -> tuple[str, str] | None:
+        """(SA, reference) of an SA who already worked this opportunity: a follow-up's parent request
+        first, else the latest request on the same opportunity in any queue (`worked`, looked up once
+        for the batch)."""
+        parent = (details.parent_request or "").strip().upper().removeprefix("SAR-")
+        if details.request_type == "follow_up" and parent.isdigit() and len(parent) <= 18:
+            owner = repo.owner_of(conn, request_id=int(parent))
+            if owner:
+                return owner, reference_of(int(parent))
+        row = worked.get(details.opportunity or "")
+        return (row[0], reference_of(row[1])) if row else None
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One modal's submission, validated, for `Services.submit_many`."""
+
+    submission_key: str  # the modal's view id: the same modal again is the same request
+    requester: str
+    details: RequestFields
+    duplicate_ok: int | None = None  # the open request the AE was shown and chose to file beside
+    salesforce_verified: bool | None = None
+    check_duplicate: bool = True
+
+
+@dataclass
+class _Prepared:
+    sub: Submission
+    request: Request
+    queue_name: str
+    policy: sla_policy.SlaPolicy
+    short: bool
 
 
 OPPORTUNITY_SA_EVENT = EventKind.OPPORTUNITY_SA

@@ -110,15 +110,22 @@ class ServiceBase:
             viewer.sa_queues, viewer.opened_at = list(sa_queues), now
             s.add(viewer)
 
+    @staticmethod
+    def _home_viewers(s) -> list[tuple[str, list[str] | None]]:
+        """(user, the queues they work as an SA) of everyone who has opened the App Home."""
+        return [tuple(row) for row in s.execute(_HOME_VIEWERS)]  # type: ignore[misc]
+
     def _refresh_homes(self, s, request: Request, *, key: tuple, now: datetime,
-                       also: Sequence[str | None] = ()) -> None:
+                       also: Sequence[str | None] = (), viewers: Sequence[tuple[str, Any]] | None = None) -> None:
         """Queue a views.publish for every Home viewer who sees this request: its AE, its SA, whoever acted,
-        the SAs of its queue, and the leaders. People who never opened the Home get nothing."""
+        the SAs of its queue, and the leaders. People who never opened the Home get nothing. `viewers`:
+        `_home_viewers`, when the caller has them already."""
         concerned = {request.requester, request.owner, *also, *self.config.slack.leaders} - {None}
-        viewers = s.execute(sa.select(HomeViewer.slack_user, HomeViewer.sa_queues)).all()
-        for user, queues in viewers:
+        for user, queues in self._home_viewers(s) if viewers is None else viewers:
             if user in concerned or request.queue in (queues or ()):
                 outbox.enqueue(s, kind=outbox.Kind.PUBLISH_HOME, key=("home", user, *key), request_id=request.id,
                                lane=outbox.Lane.HOME, lane_key=user,
                                payload={"user": user, "sa_queues": list(queues or ())}, now=now)
 
+
+_HOME_VIEWERS = sa.select(HomeViewer.__table__.c.slack_user, HomeViewer.__table__.c.sa_queues)

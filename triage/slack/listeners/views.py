@@ -17,9 +17,11 @@ from blocks.request_modal import request_modal
 from blocks.small_modals import text_modal
 from triage.core import fields
 from triage.core.errors import DeliveryError, LifecycleError, NotAllowed, ValidationFailed
+from triage.core.fields import RequestFields
 from triage.core.opportunity import validate_outcome
 from triage.core.salesforce import InvalidSalesforceId, parse_opportunity_id
-from triage.services import Duplicate, Services
+from triage.services import Duplicate, Services, Submission, SubmitResult
+from triage.services.group_commit import GroupCommit
 from triage.slack.forms import ModalMeta, read_state
 from triage.slack.listeners import bind, run
 from triage.slack.listeners.directory import SaDirectory
@@ -64,7 +66,7 @@ async def switch_type(ack, body, client, services: Services):
     await client.views_update(view_id=view["id"], hash=view.get("hash"), view=modal)
 
 
-async def submit(ack, body, view, services: Services):
+async def submit(ack, body, view, services: Services, intake: GroupCommit[Submission, SubmitResult | Duplicate]):
     user = body["user"]["id"]
     values = read_state(view["state"]["values"])
     meta = ModalMeta.load(view.get("private_metadata"))
@@ -87,8 +89,9 @@ async def submit(ack, body, view, services: Services):
         return
     # The AE's name comes with the submission, so filing the issue needs no Slack call.
     cleaned = {**result.cleaned, "requester_name": body["user"].get("name") or body["user"].get("username")}
-    res = await run(services.submit_unless_duplicate, submission_key=view["id"], requester=user,
-                    cleaned=cleaned, duplicate_ok=meta.duplicate_ok, salesforce_verified=verified)
+    # Stored (with whatever else was submitted meanwhile, in one transaction) before the ack.
+    res = await intake.submit(Submission(view["id"], user, RequestFields.model_validate(cleaned),
+                                         meta.duplicate_ok, verified))
     if isinstance(res, Duplicate):
         meta.duplicate_ok = res.request_id
         await ack(response_action="update", view=form(
@@ -258,7 +261,8 @@ def register(app: AsyncApp, services: Services, sas: SaDirectory | None = None) 
     sas = sas or SaDirectory(services)
     app.action(Field.REQUEST_TYPE.value)(bind(switch_type, services=services))
     app.action(Field.OPPORTUNITY.value)(bind(opportunity_typed, services=services))
-    app.view(CallbackId.SA_REQUEST_MODAL.value)(bind(submit, services=services))
+    intake = GroupCommit(services.submit_many)
+    app.view(CallbackId.SA_REQUEST_MODAL.value)(bind(submit, services=services, intake=intake))
     app.view(CallbackId.OUTCOME_MODAL.value)(bind(outcome_submit, services=services))
     app.view(CallbackId.NEEDS_INFO_MODAL.value)(bind(needs_info_submit, services=services, sas=sas))
     app.view(CallbackId.DECLINE_MODAL.value)(bind(decline_submit, services=services, sas=sas))
