@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
-from itertools import accumulate
 from typing import Any
 
 # Deeper than any payload Slack or GitLab sends (Block Kit nests a few levels); deeper input is refused
@@ -57,23 +55,3 @@ def clean(value: Any) -> Any:
                 elif isinstance(item, dict | list):
                     stack.append((item, depth + 1))
     return value
-
-
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
-_BRACKETS = {ord(c): None for c in map(chr, range(0x80)) if c not in "[]{}"}
-_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
-
-
-def check_text(text: str) -> bool:
-    """For JSON text about to be parsed: refuse it (BadJSON) when it nests deeper than MAX_JSON_DEPTH, and
-    say whether its value may hold a NUL character (then `clean` it after parsing). A fast path for large
-    payloads, equivalent to `clean` on the parsed value: the depth is counted over the text's brackets
-    outside strings (in C: a regex and str.translate), and a NUL can only come from a `\\u0000` escape,
-    since JSON strings may not hold raw control characters."""
-    structure = _STRING.sub("", text)
-    if not structure.isascii():  # not JSON (the parser will say so); no bound from here
-        return True
-    brackets = structure.translate(_BRACKETS)
-    if brackets and max(accumulate(map(_STEP.__getitem__, brackets))) > MAX_JSON_DEPTH:
-        raise BadJSON(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
-    return "\\u0000" in text

@@ -21,10 +21,6 @@ from triage.core.json_limits import BadJSON, clean
 
 log = logging.getLogger(__name__)
 
-# Set in a request's context by whoever already checked its JSON's depth and NUL characters (the HTTP
-# route's fast parse), so that the middleware doesn't walk the payload a second time.
-JSON_CHECKED = "triage_json_checked"
-
 SlackId = Annotated[str, Field(strict=True, min_length=1, max_length=32, pattern=r"^[A-Za-z0-9]+$")]
 ShortText = Annotated[str, Field(strict=True, max_length=255)]
 # Slack inputs hold at most 3,000 characters. The bound here is looser, so that text a little over a
@@ -214,8 +210,7 @@ async def validate_payload(body: dict[str, Any], context: Any, next: Any) -> Bol
     """Bolt global middleware: refuse (400) a payload that doesn't fit its kind's model, else hand the
     typed payload to the listeners as `context["payload"]`. Runs for HTTP and Socket Mode alike."""
     try:
-        if not context.get(JSON_CHECKED):  # Socket Mode payloads, and HTTP bodies Bolt parsed itself
-            clean(body)
+        clean(body)  # HTTP bodies were cleaned by the route already; Socket Mode ones arrive here first
         context["payload"] = parse_payload(body)
     except (UnreadablePayload, BadJSON) as e:
         log.info("refused a malformed Slack payload: %s", e)

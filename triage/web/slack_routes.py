@@ -12,9 +12,7 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.request.async_internals import build_async_context
 from slack_sdk.signature import SignatureVerifier
 
-from triage.core.json_limits import check_text, clean
 from triage.metrics import slack_kind
-from triage.slack.payloads import JSON_CHECKED
 
 log = logging.getLogger(__name__)
 
@@ -24,18 +22,13 @@ def fast_payload(raw: bytes) -> dict[str, Any] | None:
     parse it. Bolt's parse (urllib's parse_qsl) unquotes the ~3,000 `%XX` escapes of a submitted modal in
     a Python loop, the largest single cost of a submission's ack; this does the same decoding in C: every
     `%XX` becomes `\\xXX` for Python's unicode_escape codec (form encoding leaves no backslash unescaped),
-    the bytes are then read as UTF-8. The JSON's depth and NUL characters are checked on the text, in C,
-    rather than by walking the parsed payload (`json_limits.check_text`). Anything unusual (a second
-    field, a stray `%`, a backslash, invalid UTF-8, JSON too deep) goes the slow, general way."""
+    the bytes are then read as UTF-8. Anything unusual (a second field, a stray `%`, a backslash,
+    invalid UTF-8) goes the slow, general way."""
     if not raw.startswith(b"payload=") or b"&" in raw or b"\\" in raw:
         return None
     try:
         text = raw[8:].replace(b"+", b" ").replace(b"%", b"\\x").decode("unicode_escape")
-        text = text.encode("latin-1").decode("utf-8")
-        may_hold_nul = check_text(text)  # too deep: BadJSON, a ValueError (Bolt's way then refuses it)
-        body = json.loads(text)
-        if may_hold_nul:
-            body = clean(body)
+        body = json.loads(text.encode("latin-1").decode("utf-8"))
     except (UnicodeError, ValueError):
         return None
     return body if isinstance(body, dict) else None
@@ -51,7 +44,6 @@ def bolt_request(req: Request, raw: bytes) -> AsyncBoltRequest:
     request.raw_body = raw.decode("utf-8")
     request.body = parsed
     request.context = build_async_context(AsyncBoltContext({}), parsed)
-    request.context[JSON_CHECKED] = True  # depth and NUL characters: the middleware need not walk it again
     return request
 
 
