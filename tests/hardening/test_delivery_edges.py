@@ -13,7 +13,8 @@ from tests.flows.test_intake import GOOD
 from triage import outbox
 from triage.db import session_scope
 from triage.models import OutboxEntry
-from triage.worker import run_once
+from triage.services.delivery import DELIVERY_THREADS
+from triage.worker import build_notifier, build_tracker, run_once
 
 ISSUE_CREATE = r"/projects/[^/]+/issues$"
 
@@ -118,3 +119,21 @@ def test_a_pass_longer_than_the_lease_leases_every_batch_from_its_own_claim(app,
             fake_slack.on_call(None)
     assert fake_slack.calls_to("chat.postMessage"), "the pass posted cards and DMs"
     assert expired == [], "\n".join(expired)
+
+
+def test_a_429_holds_back_the_rest_of_the_batch_that_met_it(app, fake_gitlab, fake_slack):
+    """Twenty cards go out in one batch on the worker's threads. Slack's first answer is "wait": the
+    entries not yet started in that batch wait too (the notifier holds the method back for the
+    Retry-After), instead of each being refused in turn."""
+    t0 = datetime.now(UTC)
+    submit(app, 20, t0)
+    app.services.deliver_due(tracker=build_tracker(app.settings), notifier=None, now=t0)  # the issues only
+    fake_slack.clear_calls()
+    fake_slack.fail("chat.postMessage", status=429, retry_after=30, times=DELIVERY_THREADS)
+    app.services.deliver_due(tracker=None, notifier=build_notifier(app.settings), now=t0 + timedelta(seconds=1))
+    # At most the calls already under way on the other delivery threads when the 429 came back.
+    assert 1 <= len(fake_slack.calls_to("chat.postMessage")) <= DELIVERY_THREADS
+
+    for k in range(1, 10):  # then they all go, once each (a 429 left queued in the fake may hold one pass)
+        run_once(app.settings, t0 + k * timedelta(seconds=32))
+    assert len(fake_slack.messages_in("C0AMEREAST", top_level_only=True)) == 20
