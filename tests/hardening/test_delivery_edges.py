@@ -118,3 +118,13 @@ def test_a_pass_longer_than_the_lease_leases_every_batch_from_its_own_claim(app,
             fake_slack.on_call(None)
     assert fake_slack.calls_to("chat.postMessage"), "the pass posted cards and DMs"
     assert expired == [], "\n".join(expired)
+
+
+def test_an_empty_kinds_list_claims_nothing_not_everything(app):
+    """A worker with no service configured asks for no kinds: that must claim nothing (no filter claimed every
+    entry, and the Slack ones then ran with no Slack client)."""
+    t0 = datetime.now(UTC)
+    submit(app, 1, t0)
+    assert outbox.claim_due(app.services.engine, now=t0, kinds=[]) == []
+    assert outbox.claim_due(app.services.engine, now=t0, kinds=[outbox.Kind.POST]) == []
+    assert len(outbox.claim_due(app.services.engine, now=t0)) == 1
