@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config as AlembicConfig
 
+from triage.db import make_engine
+
 SCRIPTS = Path(__file__).resolve().parent / "migrations"
+
+# The PostgreSQL advisory lock the upgrade holds: any fixed 64-bit number no other code uses as a lock key.
+UPGRADE_LOCK = 0x7472_6961_6765_0001  # "triage" in ASCII, then 1
 
 
 def alembic_config(url: str) -> AlembicConfig:
@@ -18,7 +24,26 @@ def alembic_config(url: str) -> AlembicConfig:
 
 
 def upgrade(url: str) -> None:
-    command.upgrade(alembic_config(url), "head")
+    """Bring the database to head; safe when several processes start together (serve, worker, migrate).
+
+    On PostgreSQL the upgrade runs in one transaction that first takes an advisory lock, so concurrent
+    upgrades run one after another and the later ones find the database at head (without it they collided
+    creating the same tables and types). The lock is on the connection Alembic migrates with (its
+    documented connection sharing, read by migrations/env.py) and ends with the transaction. On SQLite
+    every write transaction already begins IMMEDIATE (triage.db), which queues concurrent upgrades.
+    """
+    if not url.startswith("postgresql"):
+        command.upgrade(alembic_config(url), "head")
+        return
+    cfg = alembic_config(url)
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": UPGRADE_LOCK})
+            cfg.attributes["connection"] = connection
+            command.upgrade(cfg, "head")
+    finally:
+        engine.dispose()
 
 
 def check(url: str) -> None:

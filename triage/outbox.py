@@ -132,7 +132,13 @@ def _insert_statement(dialect: str, *, returning: bool = True) -> Any:
 
 def claim_due(engine: Engine, *, now: datetime, limit: int = 20, lease: timedelta = LEASE,
               kinds: Sequence[str] | None = None) -> list[OutboxEntry]:
-    """Take up to `limit` due entries for this worker: the oldest undone entry of each lane only."""
+    """Take up to `limit` due entries for this worker: the oldest undone entry of each lane only.
+
+    `kinds` limits the claim to what this worker can deliver; None means every kind. An empty `kinds`
+    (no service configured for any of them) claims nothing: it must not read as "no filter".
+    """
+    if kinds is not None and not kinds:
+        return []
     earlier = sa.orm.aliased(OutboxEntry)
     blocked = (
         sa.select(earlier.id)
@@ -146,7 +152,7 @@ def claim_due(engine: Engine, *, now: datetime, limit: int = 20, lease: timedelt
         .order_by(OutboxEntry.id)
         .limit(limit)
     )
-    if kinds:
+    if kinds is not None:
         query = query.where(OutboxEntry.kind.in_(kinds))
     with session_scope(engine) as session:
         for service in _holds(session, now):

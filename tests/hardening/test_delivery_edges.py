@@ -137,3 +137,13 @@ def test_a_429_holds_back_the_rest_of_the_batch_that_met_it(app, fake_gitlab, fa
     for k in range(1, 10):  # then they all go, once each (a 429 left queued in the fake may hold one pass)
         run_once(app.settings, t0 + k * timedelta(seconds=32))
     assert len(fake_slack.messages_in("C0AMEREAST", top_level_only=True)) == 20
+
+
+def test_an_empty_kinds_list_claims_nothing_not_everything(app):
+    """A worker with no service configured asks for no kinds: that must claim nothing (no filter claimed every
+    entry, and the Slack ones then ran with no Slack client)."""
+    t0 = datetime.now(UTC)
+    submit(app, 1, t0)
+    assert outbox.claim_due(app.services.engine, now=t0, kinds=[]) == []
+    assert outbox.claim_due(app.services.engine, now=t0, kinds=[outbox.Kind.POST]) == []
+    assert len(outbox.claim_due(app.services.engine, now=t0)) == 1

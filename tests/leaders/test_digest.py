@@ -111,3 +111,43 @@ def test_two_workers_on_postgres_send_it_once(pg_url, config_path, fake_slack):
     for later in (NOW + timedelta(minutes=1), NOW + timedelta(days=1)):
         run_once(settings, later)
     assert len(digests(fake_slack)) == 1
+
+
+def test_without_slack_the_digest_waits_in_the_outbox_until_slack_is_configured(config_path, sqlite_url, fake_slack,
+                                                                                caplog):
+    """No SLACK_BOT_TOKEN (and no GitLab token): the worker enqueues the digest, attempts nothing with Slack,
+    logs no traceback pass after pass, and the entry is delivered once Slack is configured."""
+    import logging
+
+    import sqlalchemy as sa
+
+    from triage.db import make_engine
+    from triage.migrate import upgrade
+    from triage.models import OutboxEntry
+
+    upgrade(sqlite_url)
+    no_slack = make_settings(DATABASE_URL=sqlite_url, TRIAGE_CONFIG=str(config_path), TRIAGE_EMBEDDED_WORKER=False)
+    assert not no_slack.slack_bot_token and not no_slack.gitlab_configured
+    caplog.set_level(logging.INFO)
+    for later in (NOW, NOW + timedelta(minutes=1), NOW + timedelta(hours=1)):
+        run_once(no_slack, later)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info], caplog.text
+
+    engine = make_engine(sqlite_url)
+    try:
+        with engine.connect() as conn:
+            [entry] = conn.execute(sa.select(OutboxEntry.__table__).where(
+                OutboxEntry.dedupe_key.startswith("digest:"))).mappings().all()
+        assert entry["done_at"] is None and entry["attempts"] == 0 and entry["last_error"] is None
+        assert digests(fake_slack) == []
+
+        with_slack = make_settings(DATABASE_URL=sqlite_url, TRIAGE_CONFIG=str(config_path), SLACK_BOT_TOKEN=BOT_TOKEN,
+                                   SLACK_API_URL=fake_slack.url, TRIAGE_EMBEDDED_WORKER=False)
+        run_once(with_slack, NOW + timedelta(hours=2))
+        run_once(with_slack, NOW + timedelta(hours=3))
+        assert len(digests(fake_slack)) == 1
+        with engine.connect() as conn:
+            assert conn.execute(sa.select(OutboxEntry.done_at).where(
+                OutboxEntry.id == entry["id"])).scalar_one() is not None
+    finally:
+        engine.dispose()
