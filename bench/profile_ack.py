@@ -22,7 +22,9 @@ import argparse
 import asyncio
 import cProfile
 import os
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -68,6 +70,22 @@ def asgi_post(app, path: str, headers: dict[str, str], body: bytes):
     return run()
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise SystemExit(f"the fake Slack API did not start on port {port}")
+
+
 def signed(factory, kind: str, seq: int) -> tuple[dict[str, str], bytes]:
     ctype, body = factory.body(kind, seq)
     ts = str(int(time.time()))
@@ -100,6 +118,12 @@ async def main_async(a) -> int:
     sys.path.insert(0, str(harness))
     import baseline_app
 
+    # The harness's fake Slack API (Bolt asks auth.test once; nothing else is called on this path).
+    port = free_port()
+    slack_api = f"http://127.0.0.1:{port}/api/"
+    fake = subprocess.Popen([sys.executable, str(harness / "fake_slack_api.py"), "--port", str(port),  # noqa: S603
+                             "--latency-ms", "0"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for_port(port)
     tmp = Path(tempfile.mkdtemp(prefix="triage-prof-"))
     state_file = tmp / "view_state.json"
     AC.write_state_file(state_file)
@@ -112,7 +136,7 @@ async def main_async(a) -> int:
         db_url = f"postgresql+psycopg://{AC.PG_ADMIN_URL.split('://', 1)[1]}/{pg_db}"
     os.environ.update({"DATABASE_URL": db_url, "TRIAGE_CONFIG": str(AC.CONFIG),
                        "TRIAGE_EMBEDDED_WORKER": "false", "SLACK_SIGNING_SECRET": SECRET,
-                       "SLACK_BOT_TOKEN": "xoxb-bench", "SLACK_API_URL": "http://127.0.0.1:8901/api/",
+                       "SLACK_BOT_TOKEN": "xoxb-bench", "SLACK_API_URL": slack_api,
                        "LOG_LEVEL": "WARNING"})
     try:
         from triage.web.main import create_app
@@ -120,7 +144,7 @@ async def main_async(a) -> int:
         ours = create_app()
         queue, task = await lifespan_start(ours)
         base = baseline_app.build_async(argparse.Namespace(
-            token="xoxb-bench", slack_api="http://127.0.0.1:8901/api/", signing_secret=SECRET,  # noqa: S106
+            token="xoxb-bench", slack_api=slack_api, signing_secret=SECRET,  # noqa: S106
             process_before_response=False, lazy=False))
         f_ours = AC.L.PayloadFactory(AC.L.LoadConfig(url="", signing_secret=SECRET,
                                                       view_callback_id="sa_request_modal",
@@ -181,6 +205,8 @@ async def main_async(a) -> int:
         print(f"app database: {AC.count_requests(db_url, pg_db)}")
         return 0
     finally:
+        fake.terminate()
+        fake.wait(10)
         if pg_db:
             from sqlalchemy.pool import NullPool  # noqa: F401  (the app's engine is gone with the loop)
             try:
