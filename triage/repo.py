@@ -89,26 +89,12 @@ def sas_of_opportunities(conn: Session | sa.Connection, opportunity_ids: Sequenc
     return out
 
 
-_SA_OF_OPPORTUNITY = (
-    sa.select(_R.owner, _R.id)
-    .where(_R.opportunity_id == sa.bindparam("opportunity_id"), _R.owner.is_not(None))
-    .order_by(_R.id.desc())
-    .limit(1)
-)
-
-
 _OWNER_OF = sa.select(_R.owner).where(_R.id == sa.bindparam("request_id"))
 
 
 def owner_of(conn: Session | sa.Connection, *, request_id: int) -> str | None:
     """The SA who owns this request (None when unclaimed or when there is no such request)."""
     return conn.execute(_OWNER_OF, {"request_id": request_id}).scalar_one_or_none()
-
-
-def sa_of_opportunity(*, session: Session | sa.Connection, opportunity_id: str) -> tuple[str, int] | None:
-    """(SA, request id) of the latest request on this opportunity that an SA worked, in any queue."""
-    row = session.execute(_SA_OF_OPPORTUNITY, {"opportunity_id": opportunity_id}).first()
-    return tuple(row) if row else None
 
 
 def events_of(*, session: Session, request_id: int) -> Sequence[RequestEvent]:
