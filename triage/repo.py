@@ -33,16 +33,7 @@ def last_queue_of(*, session: Session, requester: str) -> str | None:
 
 
 _R = Request.__table__.c
-# Built once, values bound at execution: it is on the submission's ack path (see insert_requests).
-_OPEN_FOR_OPPORTUNITY = (
-    sa.select(_R.id, _R.gitlab_url, _R.status, _R.queue, _R.submission_key)
-    .where(_R.opportunity_id == sa.bindparam("opportunity_id"),
-           # fixed words written into the SQL: an expanding IN would be re-rendered on every call
-           *(_R.status != sa.literal_column(f"'{s}'") for s in CLOSED_STATUSES))
-    .order_by(_R.id)
-    .limit(1)
-)
-_OPEN_FOR_OPPORTUNITY_IN_QUEUE = _OPEN_FOR_OPPORTUNITY.where(_R.queue == sa.bindparam("queue"))
+# Built once, values bound at execution: they are on the submission's ack path (see insert_requests).
 _OPEN_FOR_OPPORTUNITIES = (
     sa.select(_R.opportunity_id, _R.id, _R.gitlab_url, _R.status, _R.queue, _R.submission_key)
     .where(_R.opportunity_id.in_(sa.bindparam("opportunity_ids", expanding=True)),
@@ -56,22 +47,10 @@ _SA_OF_OPPORTUNITIES = (
 )
 
 
-def open_request_for_opportunity(*, session: Session | sa.Connection, opportunity_id: str,
-                                 queue: str | None = None) -> tuple[int, str | None, str, str, str] | None:
-    """(id, issue URL, status, queue, submission key) of the oldest open request for this opportunity, in
-    any queue unless `queue` narrows it."""
-    if queue is None:
-        row = session.execute(_OPEN_FOR_OPPORTUNITY, {"opportunity_id": opportunity_id}).first()
-    else:
-        row = session.execute(_OPEN_FOR_OPPORTUNITY_IN_QUEUE,
-                              {"opportunity_id": opportunity_id, "queue": queue}).first()
-    return tuple(row) if row else None
-
-
 def open_requests_for_opportunities(conn: Session | sa.Connection, opportunity_ids: Sequence[str],
                                     ) -> dict[str, tuple[int, str | None, str, str, str]]:
-    """For each of these opportunities that has one: its oldest open request, as
-    `open_request_for_opportunity` gives it. One query for a batch of submissions."""
+    """For each of these opportunities that has one: (id, issue URL, status, queue, submission key) of its
+    oldest open request, in any queue. One query for a batch of submissions."""
     out: dict[str, tuple[int, str | None, str, str, str]] = {}
     if opportunity_ids:
         for opportunity, *row in conn.execute(_OPEN_FOR_OPPORTUNITIES, {"opportunity_ids": list(opportunity_ids)}):

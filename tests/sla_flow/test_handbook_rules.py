@@ -21,7 +21,8 @@ from tests.conftest import AE, AMER_CHANNEL, EMEA_CHANNEL, LEADER, LEADERS_CHANN
 from tests.flows.test_intake import GOOD
 from tests.flows.test_work import click, hook
 from tests.sla_flow.conftest import PROJECT, card_ts, events, leaders_posts, request_row, submit_direct
-from triage.services import Services
+from triage.core.fields import RequestFields
+from triage.services import Duplicate, Services, Submission
 from triage.worker import run_once
 
 NY, LONDON = ZoneInfo("America/New_York"), ZoneInfo("Europe/London")
@@ -321,9 +322,10 @@ def test_follow_up_on_an_opportunity_an_sa_worked_goes_to_that_sa_first(services
 
 
 def test_duplicate_check_looks_across_queues(services, settings):
-    submit_direct(services, now=FRI_NY, key="V-dup")
-    dup = services.duplicate_of(opportunity_id=OPP, queue="emea")
-    assert dup is not None and dup.queue == "AMER East"
+    first = submit_direct(services, now=FRI_NY, key="V-dup")
+    details = RequestFields.model_validate({**GOOD, "opportunity": OPP, "queue": "emea"})
+    [dup] = services.submit_many([Submission("V-emea", AE, details)], now=FRI_NY)
+    assert isinstance(dup, Duplicate) and dup.request_id == first and dup.queue == "AMER East"
 
 
 # ---------------------------------------------------------------- the opportunity is a link

@@ -93,15 +93,6 @@ class Services(WorkMixin, BoardMixin, DeliveryMixin, CrmMixin, OutcomesMixin):
             self._last_queue[requester] = (key, time.monotonic())
         return key if key and self.config.queue(key) else None
 
-    def duplicate_of(self, *, opportunity_id: str | None, queue: str | None = None) -> Duplicate | None:
-        """An open request for the same opportunity, in any queue: one opportunity has one SA, whichever
-        board the AE picked (`queue` is accepted for callers that name theirs; it no longer narrows)."""
-        del queue
-        if not opportunity_id:
-            return None
-        with read_scope(self.engine) as s:
-            return self._duplicate(repo.open_request_for_opportunity(session=s, opportunity_id=opportunity_id))
-
     def _duplicate(self, row: tuple[int, str | None, str, str, str] | None) -> Duplicate | None:
         if row is None:
             return None
@@ -110,23 +101,12 @@ class Services(WorkMixin, BoardMixin, DeliveryMixin, CrmMixin, OutcomesMixin):
         return Duplicate(request_id, reference_of(request_id), url, status, known.name if known else queue_key,
                          key)
 
-    def submit_unless_duplicate(self, *, submission_key: str, requester: str,
-                                cleaned: Mapping[str, Any] | RequestFields, duplicate_ok: int | None = None,
-                                salesforce_verified: bool | None = None,
-                                now: datetime | None = None) -> SubmitResult | Duplicate:
-        """Store the request unless an open one exists for the same opportunity that the AE has not yet
-        been shown (`duplicate_ok` is the one they were shown and chose to file beside)."""
-        result = self.submit_many([Submission(submission_key, requester, _typed(cleaned), duplicate_ok,
-                                              salesforce_verified)], now=now)[0]
-        if isinstance(result, Exception):
-            raise result
-        return result
-
     def submit(self, *, submission_key: str, requester: str, cleaned: Mapping[str, Any] | RequestFields,
                now: datetime | None = None, salesforce_verified: bool | None = None) -> SubmitResult:
-        """Store the request and its first outbox entry in one transaction; nothing external here."""
-        result = self.submit_many([Submission(submission_key, requester, _typed(cleaned), None, salesforce_verified,
-                                              check_duplicate=False)], now=now)[0]
+        """Store the request and its first outbox entry in one transaction, whatever else is open for its
+        opportunity; nothing external here. (The modal's submissions go through `submit_many`.)"""
+        [result] = self.submit_many([Submission(submission_key, requester, _typed(cleaned), None,
+                                                salesforce_verified, check_duplicate=False)], now=now)
         if isinstance(result, Exception):
             raise result
         assert isinstance(result, SubmitResult)
