@@ -13,9 +13,9 @@ from sqlalchemy.engine import Engine
 
 from triage import outbox, repo
 from triage.config import Config, Settings
-from triage.core.errors import InvalidTransition
+from triage.core.errors import InvalidTransition, Rejected
 from triage.db import read_scope, session_scope
-from triage.models import HomeViewer, Request, RequestEvent, ViewSubmission
+from triage.models import HomeViewer, OutboxEntry, Request, RequestEvent, ViewSubmission
 
 NOTE_MARKER = "<!-- triage-note -->"  # on the app's own GitLab notes, so their Note Hooks post nothing
 RECONCILE_INTERVAL = timedelta(minutes=5)  # how often drift repair reads each board
@@ -47,6 +47,13 @@ class ServiceBase:
     def get(self, request_id: int) -> Request | None:
         with read_scope(self.engine) as s:
             return repo.get_request(session=s, request_id=request_id)
+
+    def _load(self, entry: OutboxEntry) -> Request:
+        """The request an outbox entry is for; Rejected (never retried) when it no longer exists."""
+        request = self.get(entry.request_id) if entry.request_id is not None else None
+        if request is None:
+            raise Rejected(f"request {entry.request_id} no longer exists")
+        return request
 
     def _require(self, s, request_id: int) -> Request:
 

@@ -196,16 +196,9 @@ class CrmMixin(ServiceBase):
             outbox.complete(s, entry.id, now=now)
         self._wake()
 
-    def _load_request(self, entry: OutboxEntry) -> Request:
-        with session_scope(self.engine) as s:
-            request = repo.get_request(session=s, request_id=entry.request_id)
-        if request is None:
-            raise Rejected(f"request {entry.request_id} no longer exists")
-        return request
-
     def _do_salesforce_verify(self, entry: OutboxEntry, crm: Crm, now: datetime) -> None:
         """Salesforce is answering again: check the request it could not check when it was submitted."""
-        request = self._load_request(entry)
+        request = self._load(entry)
         if not request.opportunity_id or request.salesforce_verified is not False:
             self._finish(entry, now)
             return
@@ -227,7 +220,7 @@ class CrmMixin(ServiceBase):
         self._finish(entry, now, event=("salesforce_verified", {}))
 
     def _do_salesforce_writeback(self, entry: OutboxEntry, crm: Crm, now: datetime) -> None:
-        request = self._load_request(entry)
+        request = self._load(entry)
         values = {k: str(request.fields[k]).strip() for k in crm.fields if str(request.fields.get(k) or "").strip()}
         if not request.opportunity_id or not values:
             self._finish(entry, now)
@@ -270,7 +263,7 @@ class CrmMixin(ServiceBase):
 
     def _do_salesforce_primary_sa(self, entry: OutboxEntry, crm: Crm, notifier: Notifier | None,
                                   now: datetime) -> None:
-        request = self._load_request(entry)
+        request = self._load(entry)
         opp = request.opportunity_id
         user, previous = entry.payload.get("user"), entry.payload.get("previous")
         if not opp:

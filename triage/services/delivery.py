@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from triage import outbox, repo
 from triage.config import Queue
-from triage.core.errors import DeliveryError, NotAllowed, Rejected, RetryLater
+from triage.core.errors import DeliveryError, NotAllowed, RetryLater
 from triage.core.gitlab_text import marker
 from triage.core.issue_template import render_issue
 from triage.core.labels import labels_for_new_request
@@ -126,13 +126,6 @@ class DeliveryMixin(ServiceBase):
                 outbox.enqueue(s, kind=outbox.Kind.NOTIFY_QUEUED, key=("notify_queued", entry.request_id),
                                request_id=entry.request_id,
                                payload={"service": "GitLab"}, now=now)
-
-    def _load(self, entry: OutboxEntry) -> Request:
-        with session_scope(self.engine) as s:
-            request = repo.get_request(session=s, request_id=entry.request_id)
-        if request is None:
-            raise Rejected(f"request {entry.request_id} no longer exists")
-        return request
 
     def _complete(self, entry: OutboxEntry, now: datetime, then: Callable[[Any], None] | None = None) -> None:
         with session_scope(self.engine) as s:
