@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from triage import __version__
 from triage.config import Settings
 from triage.core.errors import ConfigError
+from triage.core.json_limits import first_error
 from triage.db import DatabaseUnavailable
 from triage.logs import configure_logging
 
@@ -121,9 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         configure_logging(Settings())
         return args.fn(args)
     except ValidationError as e:  # an env var of the wrong type (PORT=abc): name it, don't dump the model
-        err = e.errors()[0]
-        name = ".".join(str(x) for x in err.get("loc", ())) or "settings"
-        print(f"triage: invalid setting {name}: {err.get('msg')}", file=sys.stderr)
+        print(f"triage: invalid setting {first_error(e, 'settings')}", file=sys.stderr)
         return 2
     except ConfigError as e:
         print(f"triage: invalid configuration: {e}", file=sys.stderr)

@@ -12,9 +12,11 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from triage.core.json_limits import DB_ID_MAX, first_error
+
 # GitLab's ids fit PostgreSQL's integer (4 bytes) on any instance this app serves; our columns are
 # integer. Note ids are bigint on large instances, and are only ever put in a URL.
-DbId = Annotated[int, Field(strict=True, ge=1, le=2**31 - 1)]
+DbId = Annotated[int, Field(strict=True, ge=1, le=DB_ID_MAX)]
 NoteId = Annotated[int, Field(strict=True, ge=1, le=2**63 - 1)]
 Name = Annotated[str, Field(strict=True, max_length=255)]
 # GitLab limits descriptions and comments to 1,048,576 characters.
@@ -96,6 +98,4 @@ def parse_hook(payload: object) -> GitLabHook | None:
     try:
         return model.model_validate(payload)
     except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "body"
-        raise UnreadableHook(f"{payload['object_kind']} hook: {where}: {first['msg']}") from None
+        raise UnreadableHook(f"{payload['object_kind']} hook: {first_error(e, 'body')}") from None

@@ -1,13 +1,19 @@
-"""JSON we accept from outside: bounded depth, no NUL characters. Pure."""
+"""What we accept from outside (Slack's and GitLab's payloads): JSON of bounded depth without NUL
+characters, ids our columns can hold, and one wording for a payload that doesn't fit its model. Pure."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+from pydantic import ValidationError
+
 # Deeper than any payload Slack or GitLab sends (Block Kit nests a few levels); deeper input is refused
 # before a recursive walk (ours, pydantic's, the JSON encoder's) could exhaust the stack.
 MAX_JSON_DEPTH = 64
+
+# Our id columns are 4-byte integers: a larger id in a payload can name nothing we stored.
+DB_ID_MAX = 2**31 - 1
 
 
 class BadJSON(ValueError):
@@ -55,3 +61,9 @@ def clean(value: Any) -> Any:
                 elif isinstance(item, dict | list):
                     stack.append((item, depth + 1))
     return value
+
+
+def first_error(error: ValidationError, whole: str) -> str:
+    """'view.state: Field required': where the first problem is (`whole` when it is the value itself)."""
+    first = error.errors()[0]
+    return f"{'.'.join(str(p) for p in first['loc']) or whole}: {first['msg']}"

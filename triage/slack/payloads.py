@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from slack_bolt.response import BoltResponse
 
-from triage.core.json_limits import BadJSON, clean
+from triage.core.json_limits import DB_ID_MAX, BadJSON, clean, first_error
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,6 @@ OptionValue = Annotated[str, Field(strict=True, max_length=150)]
 UnixTime = Annotated[int, Field(strict=True, ge=0, le=253_402_300_799)]
 
 
-DB_ID_MAX = 2**31 - 1  # our id columns are 4-byte integers
 
 
 def db_id(raw: object) -> int | None:
@@ -196,9 +195,7 @@ def parse_payload(body: Any) -> _Model | None:
     try:
         return model.model_validate(body)
     except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "payload"
-        raise UnreadablePayload(f"{where}: {first['msg']}") from None
+        raise UnreadablePayload(first_error(e, "payload")) from None
 
 
 def payload_of(context: Any) -> Any:
