@@ -8,7 +8,6 @@ import socket
 
 import pytest
 
-from tests.conftest import BOT_TOKEN, GITLAB_TOKEN, SIGNING_SECRET
 from triage import __version__
 from triage.cli import main
 from triage.core.labels import ALL_LABELS, BOARD_LISTS
@@ -18,17 +17,6 @@ def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-@pytest.fixture
-def env(monkeypatch, tmp_path, config_path, fake_slack, fake_gitlab):
-    monkeypatch.chdir(tmp_path)
-    for k, v in {"DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}", "TRIAGE_CONFIG": str(config_path),
-                 "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-                 "SLACK_API_URL": fake_slack.url, "GITLAB_URL": fake_gitlab.url,
-                 "GITLAB_TOKEN": GITLAB_TOKEN}.items():
-        monkeypatch.setenv(k, v)
-    return monkeypatch
 
 
 BAD_URLS = {
