@@ -30,35 +30,28 @@ class GroupCommit(Generic[T, R]):
         self._store = store
         self._max = max_batch
         self._waiting: list[tuple[T, asyncio.Future[R]]] = []
-        self._storing = False
-        self._task: asyncio.Task[None] | None = None  # the running store loop (kept so it isn't collected)
+        self._task: asyncio.Task[None] | None = None  # the store loop while it runs (kept: not collected)
 
     async def submit(self, item: T) -> R:
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._waiting.append((item, future))
-        if not self._storing:
-            self._storing = True
+        # The loop ends in the same step that finds nothing waiting, so a done task has left nothing behind.
+        if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._store_waiting())
         # shield: a caller that goes away (the client hung up) doesn't cancel what the others wait for.
         return await asyncio.shield(future)
 
     async def _store_waiting(self) -> None:
-        try:
-            while self._waiting:
-                batch, self._waiting = self._waiting[:self._max], self._waiting[self._max:]
-                try:
-                    results = await asyncio.to_thread(self._store, [item for item, _ in batch])
-                except Exception as e:  # noqa: BLE001  (the database is down...): each caller hears of it
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(e)
+        while self._waiting:
+            batch, self._waiting = self._waiting[:self._max], self._waiting[self._max:]
+            try:
+                results = await asyncio.to_thread(self._store, [item for item, _ in batch])
+            except Exception as e:  # noqa: BLE001  (the database is down...): each caller hears of it
+                results = [e] * len(batch)
+            for (_, future), result in zip(batch, results, strict=True):
+                if future.done():
                     continue
-                for (_, future), result in zip(batch, results, strict=True):
-                    if future.done():
-                        continue
-                    if isinstance(result, Exception):
-                        future.set_exception(result)
-                    else:
-                        future.set_result(result)
-        finally:
-            self._storing = False
+                if isinstance(result, Exception):
+                    future.set_exception(result)
+                else:
+                    future.set_result(result)
