@@ -17,10 +17,11 @@ async def home_opened(ack, event, client, *, services: Services, sas: SaDirector
     if not user:
         return
     queues = await sa_queues_of(services, sas, client, user)
+    # Remembered first, so the worker publishes this Home again when something on it changes, including a
+    # change made while this view is being built and published.
+    await run(services.home_opened, user, queues)
     view = await run(build_home, services, user, queues)
     await client.views_publish(user_id=user, view=view)
-    # Remembered, so the worker publishes this Home again when something on it changes.
-    await run(services.home_opened, user, queues)
 
 
 def register(app: AsyncApp, services: Services, sas: SaDirectory) -> None:
