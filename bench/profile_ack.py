@@ -13,7 +13,9 @@ one is validated, checked for duplicates and stored. uvicorn's HTTP parsing and 
   TRIAGE_BENCH_HARNESS=/path/to/harness .venv/bin/python bench/profile_ack.py --requests 1000
   ... --db postgres                     # PostgreSQL instead of SQLite
   ... --concurrency 8                   # 8 requests in flight, as the harness's c = 8
-  ... --profile prof.out                # cProfile of the app's requests only (pstats file)
+  ... --profile prof.out                # cProfile of the app's requests only (pstats file, c = 1)
+  py-spy record -r 200 --nonblocking -f raw -o spy.txt -- .venv/bin/python bench/profile_ack.py \
+      --only triage --concurrency 8         # sampled, every thread, requests in flight at once
 """
 
 from __future__ import annotations
@@ -174,10 +176,14 @@ async def main_async(a) -> int:
         for _ in range(a.warmup):
             await one("triage", False)
             await one("baseline", False)
+        if a.only:  # one app alone, for a sampling profiler run around this script (py-spy record -- ...)
+            cpu = {a.only: cpu[a.only]}
         block = 50
         for r in range(a.requests // block):
             order = ("triage", "baseline") if r % 2 == 0 else ("baseline", "triage")
             for name in order:
+                if name not in cpu:
+                    continue
                 if a.concurrency == 1:
                     for _ in range(block):
                         await one(name, True)
@@ -199,9 +205,10 @@ async def main_async(a) -> int:
         for name, xs in cpu.items():
             print(f"{name:9s} n={len(xs)} CPU ms per submission: mean {statistics.fmean(xs):.3f} "
                   f"median {statistics.median(xs):.3f}")
-        ratio = statistics.fmean(cpu["triage"]) / statistics.fmean(cpu["baseline"])
-        ratio_med = statistics.median(cpu["triage"]) / statistics.median(cpu["baseline"])
-        print(f"ratio triage / baseline: mean {ratio:.2f}, median {ratio_med:.2f}")
+        if not a.only:
+            ratio = statistics.fmean(cpu["triage"]) / statistics.fmean(cpu["baseline"])
+            ratio_med = statistics.median(cpu["triage"]) / statistics.median(cpu["baseline"])
+            print(f"ratio triage / baseline: mean {ratio:.2f}, median {ratio_med:.2f}")
         print(f"app database: {AC.count_requests(db_url, pg_db)}")
         return 0
     finally:
@@ -222,6 +229,8 @@ def main(argv=None) -> int:
     ap.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     ap.add_argument("--concurrency", type=int, default=1,
                     help="requests in flight at a time (above 1, CPU is measured per block of 50)")
+    ap.add_argument("--only", choices=["triage", "baseline"],
+                    help="run one app only (no ratio), e.g. under py-spy record --nonblocking")
     ap.add_argument("--profile", help="write a cProfile of the app's requests to this file")
     return asyncio.run(main_async(ap.parse_args(argv)))
 

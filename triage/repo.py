@@ -99,8 +99,11 @@ def insert_requests(conn: Session | sa.Connection, requests: Sequence[Request],
     This is on the submission's ack path: the ORM's unit of work (identity map, flush ordering, attribute
     history) cost more CPU than everything else the ack does, and a new row needs none of it."""
     rows = [{c: getattr(r, c) for c in _REQUEST_COLUMNS} for r in requests]
-    ids = list(conn.execute(_INSERT_REQUESTS, rows).scalars()) if len(rows) > 1 else \
-        [conn.execute(_INSERT_REQUEST, rows[0]).scalar_one()]
+    # One INSERT ... VALUES (...), (...) RETURNING for the lot (SQLAlchemy's "insertmanyvalues"). RETURNING
+    # gives no order of its own, and asking SQLAlchemy for the rows' order makes it send one INSERT per row
+    # on SQLite; the submission key is unique, so each id is found by its row's key instead.
+    by_key = {key: id_ for key, id_ in conn.execute(_INSERT_REQUESTS, rows)}
+    ids = [by_key[row["submission_key"]] for row in rows]
     event_rows = [{"request_id": rid, **e} for rid, evs in zip(ids, events, strict=True) for e in evs]
     if event_rows:
         conn.execute(_INSERT_EVENT, event_rows)
@@ -108,9 +111,7 @@ def insert_requests(conn: Session | sa.Connection, requests: Sequence[Request],
 
 
 _REQUEST_COLUMNS = [c.name for c in Request.__table__.columns if c.name != "id"]
-_INSERT_REQUEST = sa.insert(Request.__table__).returning(_R.id)
-# Many rows, one statement: the ids come back in the order of the rows (SQLAlchemy's "insertmanyvalues").
-_INSERT_REQUESTS = sa.insert(Request.__table__).returning(_R.id, sort_by_parameter_order=True)
+_INSERT_REQUESTS = sa.insert(Request.__table__).returning(_R.submission_key, _R.id)
 _INSERT_EVENT = sa.insert(RequestEvent.__table__)
 
 

@@ -23,7 +23,8 @@ json_values = st.recursive(
 def test_same_payload_as_bolt(payload, ascii_only, plus_for_space):
     text = json.dumps(payload, ensure_ascii=ascii_only)
     raw = (urlencode({"payload": text}) if plus_for_space else "payload=" + quote(text, safe="")).encode()
-    assert fast_payload(raw) == parse_body(raw.decode(), "application/x-www-form-urlencoded") == payload
+    body, _ = fast_payload(raw)
+    assert body == parse_body(raw.decode(), "application/x-www-form-urlencoded") == payload
 
 
 @settings(max_examples=300, deadline=None)
@@ -32,7 +33,7 @@ def test_odd_bodies_step_aside_or_agree(tail):
     raw = b"payload=" + tail
     got = fast_payload(raw)
     if got is not None:  # only when the body really is a form-encoded JSON object
-        assert got == parse_body(raw.decode("utf-8"), "application/x-www-form-urlencoded")
+        assert got[0] == parse_body(raw.decode("utf-8"), "application/x-www-form-urlencoded")
 
 
 def test_other_shapes_go_to_bolt():

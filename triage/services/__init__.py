@@ -164,7 +164,7 @@ class Services(WorkMixin, BoardMixin, DeliveryMixin, CrmMixin, OutcomesMixin):
         if queue is None or policy is None:  # validated before, but config may have changed between open and submit
             raise Rejected(f"unknown queue {details.queue!r}")
         deadline = policy.deadline(details.request_type, details.expedite, now, event_date=details.event_date)
-        request = Request(
+        request = Request.unsaved(
             submission_key=sub.submission_key[:64], created_at=now, updated_at=now, requester=sub.requester,
             requester_name=details.requester_name or "",
             request_type=details.request_type, queue=queue.key, customer_name=details.customer_name,
@@ -172,7 +172,7 @@ class Services(WorkMixin, BoardMixin, DeliveryMixin, CrmMixin, OutcomesMixin):
             fields=details.stored(), deadline=deadline, gitlab_project=queue.gitlab_project,
             slack_channel=queue.slack_channel, salesforce_verified=sub.salesforce_verified,
         )
-        request.next_check_at = sla_sweep.schedule(request, self.config, now)
+        request.fill(next_check_at=sla_sweep.schedule(request, self.config, now))
         short = policy.short_notice(details.request_type, details.event_date, now)
         return _Prepared(sub, request, queue.name, policy, short)
 
@@ -204,7 +204,7 @@ class Services(WorkMixin, BoardMixin, DeliveryMixin, CrmMixin, OutcomesMixin):
             viewers = self._home_viewers(conn)
             for (i, p), request_id, sa in zip(new, ids, sa_before, strict=True):
                 request = p.request
-                request.id = request_id
+                request.fill(id=request_id)
                 entries.extend(self._first_entries(p, sa, now))
                 self._salesforce_after_submit(conn, request, now)
                 self._refresh_homes(conn, request, key=("new", request_id), now=now, viewers=viewers)

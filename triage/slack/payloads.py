@@ -198,6 +198,11 @@ def parse_payload(body: Any) -> _Model | None:
         raise UnreadablePayload(first_error(e, "payload")) from None
 
 
+# The Bolt context key saying the payload's JSON text is within json_limits (no NUL, not too deep), so
+# the middleware's walk can be skipped.
+WITHIN_LIMITS = "triage_json_within_limits"
+
+
 def payload_of(context: Any) -> Any:
     """The validated payload the middleware left in the listener's context."""
     return context["payload"]
@@ -207,7 +212,8 @@ async def validate_payload(body: dict[str, Any], context: Any, next: Any) -> Bol
     """Bolt global middleware: refuse (400) a payload that doesn't fit its kind's model, else hand the
     typed payload to the listeners as `context["payload"]`. Runs for HTTP and Socket Mode alike."""
     try:
-        clean(body)  # HTTP bodies were cleaned by the route already; Socket Mode ones arrive here first
+        if not context.get(WITHIN_LIMITS):  # set by the HTTP route when the text itself showed it
+            clean(body)
         context["payload"] = parse_payload(body)
     except (UnreadablePayload, BadJSON) as e:
         log.info("refused a malformed Slack payload: %s", e)

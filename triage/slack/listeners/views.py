@@ -76,9 +76,10 @@ async def submit(ack, body, view, services: Services, intake: GroupCommit[Submis
                              tz=queue.tz if queue else UTC)
     errors = dict(result.errors)
     verified = None
-    if "opportunity" not in errors and values.get("opportunity"):
+    if "opportunity" not in errors and values.get("opportunity") and services.crm is not None:
         # The opportunity is checked where it lives, within [salesforce] lookup_seconds (the check never
         # raises: Salesforce down or slow means "not verified", never a refusal), and cached briefly.
+        # Without Salesforce there is nothing to ask, and no thread to wake.
         check = await run(services.check_opportunity, values.get("opportunity"),
                           request_type=result.cleaned.get("request_type") or "opportunity")
         verified = check.verified

@@ -1,0 +1,81 @@
+"""The JSON limits: no NUL in what we read, nothing nested past MAX_JSON_DEPTH, and the cheap check on the
+text (within_limits) never lets through what the walk (clean) would change or refuse."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from triage.core.json_limits import MAX_JSON_DEPTH, BadJSON, clean, loads, within_limits
+
+# Strings heavy in what the text check has to see through: quotes, backslashes, brackets, NULs.
+tricky_text = st.text(alphabet=st.sampled_from(list('ab"\\[]{}\x00u0/\n é')), max_size=8)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | tricky_text,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(tricky_text, inner, max_size=3),
+    max_leaves=30,
+)
+
+
+def depth(value) -> int:
+    if isinstance(value, list):
+        return 1 + max((depth(v) for v in value), default=0)
+    if isinstance(value, dict):
+        return 1 + max((depth(v) for v in value.values()), default=0)
+    return 0
+
+
+def has_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list):
+        return any(has_nul(v) for v in value)
+    if isinstance(value, dict):
+        return any(has_nul(k) or has_nul(v) for k, v in value.items())
+    return False
+
+
+def nested(levels: int, leaf=1, inner: str = "[]"):
+    value = leaf
+    for i in range(levels):
+        value = [value] if inner[i % len(inner)] == "[" else {"k": value}
+    return value
+
+
+@settings(max_examples=500, deadline=None)
+@given(json_values, st.booleans())
+def test_the_text_check_only_passes_what_the_walk_would_leave_alone(value, ascii_only):
+    text = json.dumps(value, ensure_ascii=ascii_only)
+    if within_limits(text):
+        assert not has_nul(value) and depth(value) <= MAX_JSON_DEPTH
+        assert clean(copy.deepcopy(value)) == value
+    elif not has_nul(value):
+        # Without a NUL, only depth sends a payload to the walk, and never a shallow one.
+        assert depth(value) > MAX_JSON_DEPTH // 2
+
+
+@pytest.mark.parametrize("inner", ["[", "{", "[{", "{["])
+def test_depth_is_judged_on_the_structure_whatever_the_brackets(inner):
+    shallow, deep = nested(MAX_JSON_DEPTH // 2, inner=inner), nested(MAX_JSON_DEPTH + 1, inner=inner)
+    assert within_limits(json.dumps(shallow))
+    assert not within_limits(json.dumps(deep))
+    assert loads(json.dumps(nested(MAX_JSON_DEPTH, inner=inner))) == nested(MAX_JSON_DEPTH, inner=inner)
+    with pytest.raises(BadJSON, match="nested deeper"):
+        loads(json.dumps(deep))
+
+
+def test_brackets_and_escapes_inside_strings_are_text_not_structure():
+    value = {"a": "[" * 200, "b": '\\"{{{{', "c": "\\\\", "d": ['"]]]}}}'] * 3}
+    assert within_limits(json.dumps(value)) and within_limits(json.dumps(value, ensure_ascii=False))
+
+
+def test_a_nul_anywhere_goes_to_the_walk_which_removes_it():
+    for value in ({"t": "a\x00b"}, {"k\x00": 1}, [["x", "\x00"]]):
+        text = json.dumps(value)
+        assert not within_limits(text)
+        assert not has_nul(loads(text))
+    assert loads(json.dumps({"note": "\\u0000 typed as text"})) == {"note": "\\u0000 typed as text"}
