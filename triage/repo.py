@@ -33,39 +33,31 @@ def last_queue_of(*, session: Session, requester: str) -> str | None:
 
 
 _R = Request.__table__.c
-# Built once, values bound at execution: they are on the submission's ack path (see insert_requests).
-_OPEN_FOR_OPPORTUNITIES = (
-    sa.select(_R.opportunity_id, _R.id, _R.gitlab_url, _R.status, _R.queue, _R.submission_key)
+# Built once, values bound at execution: it is on the submission's ack path (see insert_requests).
+_OF_OPPORTUNITIES = (
+    sa.select(_R.opportunity_id, _R.id, _R.gitlab_url, _R.status, _R.queue, _R.submission_key, _R.owner)
     .where(_R.opportunity_id.in_(sa.bindparam("opportunity_ids", expanding=True)),
-           *(_R.status != sa.literal_column(f"'{s}'") for s in CLOSED_STATUSES))
+           sa.or_(sa.and_(*(_R.status != sa.literal_column(f"'{s}'") for s in CLOSED_STATUSES)),
+                  _R.owner.is_not(None)))
     .order_by(_R.id)
 )
-_SA_OF_OPPORTUNITIES = (
-    sa.select(_R.opportunity_id, _R.owner, _R.id)
-    .where(_R.opportunity_id.in_(sa.bindparam("opportunity_ids", expanding=True)), _R.owner.is_not(None))
-    .order_by(_R.id.desc())
-)
 
 
-def open_requests_for_opportunities(conn: Session | sa.Connection, opportunity_ids: Sequence[str],
-                                    ) -> dict[str, tuple[int, str | None, str, str, str]]:
-    """For each of these opportunities that has one: (id, issue URL, status, queue, submission key) of its
-    oldest open request, in any queue. One query for a batch of submissions."""
-    out: dict[str, tuple[int, str | None, str, str, str]] = {}
+def opportunities_so_far(conn: Session | sa.Connection, opportunity_ids: Sequence[str],
+                         ) -> tuple[dict[str, tuple[int, str | None, str, str, str]], dict[str, tuple[str, int]]]:
+    """What is known of these opportunities, in one query for a batch of submissions: for each that has
+    one, (id, issue URL, status, queue, submission key) of its oldest open request, in any queue; and for
+    each an SA worked, (SA, request id) of its latest request with an owner."""
+    open_rows: dict[str, tuple[int, str | None, str, str, str]] = {}
+    worked: dict[str, tuple[str, int]] = {}
     if opportunity_ids:
-        for opportunity, *row in conn.execute(_OPEN_FOR_OPPORTUNITIES, {"opportunity_ids": list(opportunity_ids)}):
-            out.setdefault(opportunity, tuple(row))  # type: ignore[arg-type]
-    return out
-
-
-def sas_of_opportunities(conn: Session | sa.Connection, opportunity_ids: Sequence[str]) -> dict[str, tuple[str, int]]:
-    """For each of these opportunities an SA worked: (SA, request id) of its latest such request."""
-    out: dict[str, tuple[str, int]] = {}
-    if opportunity_ids:
-        for opportunity, owner, request_id in conn.execute(_SA_OF_OPPORTUNITIES,
-                                                           {"opportunity_ids": list(opportunity_ids)}):
-            out.setdefault(opportunity, (owner, request_id))
-    return out
+        for opportunity, request_id, url, status, queue, key, owner in conn.execute(
+                _OF_OPPORTUNITIES, {"opportunity_ids": list(dict.fromkeys(opportunity_ids))}):
+            if status not in CLOSED_STATUSES:
+                open_rows.setdefault(opportunity, (request_id, url, status, queue, key))
+            if owner is not None:
+                worked[opportunity] = (owner, request_id)  # ids ascending: the latest is kept
+    return open_rows, worked
 
 
 _OWNER_OF = sa.select(_R.owner).where(_R.id == sa.bindparam("request_id"))

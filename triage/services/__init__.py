@@ -180,12 +180,12 @@ class Services(WorkMixin, BoardMixin, DeliveryMixin, CrmMixin, OutcomesMixin):
                ) -> list[tuple[int, SubmitResult | Duplicate]]:
         out: list[tuple[int, SubmitResult | Duplicate]] = []
         with write_scope(self.engine) as conn:
-            opportunities = [p.request.opportunity_id for _, p in batch if p.request.opportunity_id]
-            open_rows = repo.open_requests_for_opportunities(conn, [
-                p.request.opportunity_id for _, p in batch if p.sub.check_duplicate and p.request.opportunity_id])
+            open_rows, worked = repo.opportunities_so_far(
+                conn, [p.request.opportunity_id for _, p in batch if p.request.opportunity_id])
             new: list[tuple[int, _Prepared]] = []
             for i, p in batch:
-                dup = self._duplicate(open_rows.get(p.request.opportunity_id or ""))
+                dup = self._duplicate(open_rows.get(p.request.opportunity_id or "")) if p.sub.check_duplicate \
+                    else None
                 if dup is not None and dup.submission_key == p.request.submission_key:
                     # The same modal again (Slack's retry of a delivery that was stored but not answered):
                     # it is not a duplicate of itself.
@@ -196,7 +196,6 @@ class Services(WorkMixin, BoardMixin, DeliveryMixin, CrmMixin, OutcomesMixin):
                     new.append((i, p))
             if not new:
                 return out
-            worked = repo.sas_of_opportunities(conn, opportunities)
             sa_before = [self._opportunity_sa(conn, p.sub.details, worked) for _, p in new]
             events = [self._first_events(p, sa, now) for (_, p), sa in zip(new, sa_before, strict=True)]
             ids = repo.insert_requests(conn, [p.request for _, p in new], events)
