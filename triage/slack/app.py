@@ -16,7 +16,7 @@ from triage.config import Settings
 from triage.services import Services
 from triage.slack.listeners import actions, commands, events, expedite, shortcuts, views
 from triage.slack.listeners.directory import SaDirectory
-from triage.slack.payloads import validate_payload
+from triage.slack.payloads import ValidatePayload
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def build_bolt_app(settings: Settings, services: Services) -> AsyncApp:
         raise_error_for_unhandled_request=False,
     )
     # Every payload is checked against its kind's model before a listener runs: a wrong shape is a 400.
-    app.middleware(validate_payload)
+    app.middleware(ValidatePayload())
     sas = SaDirectory(services)  # one cache of queue SAs for the card's buttons and the modals they open
     shortcuts.register(app, services)
     views.register(app, services, sas)
