@@ -123,16 +123,20 @@ class ServiceBase:
         return [tuple(row) for row in s.execute(_HOME_VIEWERS)]  # type: ignore[misc]
 
     def _refresh_homes(self, s, request: Request, *, key: tuple, now: datetime,
-                       also: Sequence[str | None] = (), viewers: Sequence[tuple[str, Any]] | None = None) -> None:
-        """Queue a views.publish for every Home viewer who sees this request: its AE, its SA, whoever acted,
-        the SAs of its queue, and the leaders. People who never opened the Home get nothing. `viewers`:
-        `_home_viewers`, when the caller has them already."""
+                       also: Sequence[str | None] = ()) -> None:
+        """Queue a views.publish for every Home viewer who sees this request (see `_home_entries`)."""
+        outbox.enqueue_all(s, self._home_entries(request, self._home_viewers(s), key=key, now=now, also=also))
+
+    def _home_entries(self, request: Request, viewers: Sequence[tuple[str, Any]], *, key: tuple, now: datetime,
+                      also: Sequence[str | None] = ()) -> list[dict[str, Any]]:
+        """The views.publish entries for the Home viewers (`_home_viewers`) who see this request: its AE, its
+        SA, whoever acted, the SAs of its queue, and the leaders. People who never opened the Home get
+        nothing. Rows for outbox.enqueue_all: one statement however many viewers there are."""
         concerned = {request.requester, request.owner, *also, *self.config.slack.leaders} - {None}
-        for user, queues in self._home_viewers(s) if viewers is None else viewers:
-            if user in concerned or request.queue in (queues or ()):
-                outbox.enqueue(s, kind=outbox.Kind.PUBLISH_HOME, key=("home", user, *key), request_id=request.id,
-                               lane=outbox.Lane.HOME, lane_key=user,
-                               payload={"user": user, "sa_queues": list(queues or ())}, now=now)
+        return [outbox.entry(kind=outbox.Kind.PUBLISH_HOME, key=("home", user, *key), request_id=request.id,
+                             lane=outbox.Lane.HOME, lane_key=user,
+                             payload={"user": user, "sa_queues": list(queues or ())}, now=now)
+                for user, queues in viewers if user in concerned or request.queue in (queues or ())]
 
 
 _HOME_VIEWERS = sa.select(HomeViewer.__table__.c.slack_user, HomeViewer.__table__.c.sa_queues)
