@@ -51,7 +51,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings()
     _migrate(settings)
-    app = create_app(settings, migrate=False)
+    app = create_app(settings, migrate=False, freeze_gc=True)
     # One log format for uvicorn and the app; the app logs one line per request itself (with the route and
     # its duration), so uvicorn's own access log is off.
     uvicorn.run(app, host=args.host, port=args.port or settings.port, log_config=uvicorn_log_config(settings),

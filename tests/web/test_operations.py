@@ -3,6 +3,7 @@ the logs (one line per request and per delivery, JSON when asked, no secrets, no
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import logging
@@ -54,6 +55,23 @@ def test_healthz_is_200_with_what_is_not_configured(sqlite_url, config_path):
         assert r.json()["status"] == "degraded"
         assert "SLACK_BOT_TOKEN" in r.json()["slack"]["detail"]
         assert "socket_mode" not in r.json()  # only reported when SLACK_APP_TOKEN is set
+
+
+def test_a_serving_process_freezes_what_start_up_built_out_of_the_collector(sqlite_url, config_path):
+    """`triage serve` and `triage.web:app` freeze the start-up heap, so full collections (a pause for every
+    request in flight) skip it; an app built for a test leaves the collector alone."""
+    upgrade(sqlite_url)
+    settings = make_settings(DATABASE_URL=sqlite_url, TRIAGE_CONFIG=str(config_path), TRIAGE_EMBEDDED_WORKER=False)
+    gc.unfreeze()
+    try:
+        with TestClient(create_app(settings, migrate=False, worker=False)) as client:
+            assert client.get("/healthz").status_code == 200
+            left_alone = gc.get_freeze_count()
+        with TestClient(create_app(settings, migrate=False, worker=False, freeze_gc=True)) as client:
+            assert client.get("/healthz").status_code == 200
+            assert gc.get_freeze_count() > left_alone + 10_000  # modules, models, schemas, the Bolt app
+    finally:
+        gc.unfreeze()
 
 
 # ------------------------------------------------------------------ /metrics
