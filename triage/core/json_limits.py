@@ -47,6 +47,10 @@ def within_limits(text: bytes | str) -> bool:
     pass, so MAX_JSON_DEPTH // 2 passes that empty it mean at most MAX_JSON_DEPTH levels (deeper payloads,
     rare and legitimate up to the limit, are left to the walk)."""
     raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    if b"\x00" in raw:
+        # Not UTF-8 (json.loads also reads UTF-16 and UTF-32, where every ASCII character has zero bytes
+        # beside it and nothing below holds): valid UTF-8 JSON has no zero byte anywhere.
+        return False
     if b"\\u0000" in raw:
         return False  # a NUL, or an escaped backslash before "u0000": either way the walk decides
     if b"\\" in raw:
