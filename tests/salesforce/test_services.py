@@ -227,6 +227,24 @@ def test_evidence_never_becomes_a_quick_action_or_a_mass_mention(sf_services, fa
     assert "<!channel>" not in reply and "&lt;!channel&gt;" in reply
 
 
+def test_a_worker_without_slack_waits_for_the_sas_email_instead_of_giving_up(sf_services, fake_salesforce,
+                                                                             fake_slack):
+    """The SA is found in Salesforce by their Slack email: a worker that has Salesforce but not Slack keeps
+    the Primary SA waiting (and says why), and never tells the thread to set it by hand."""
+    res = submit(sf_services, {**CLEANED, "opportunity": OPEN_OPP})
+    drain(sf_services)
+    sf_services.claim(res.request_id, SA1)
+    assert sf_services.deliver_salesforce_due(notifier=None) == (1, 0, 1)
+    assert fake_salesforce.opportunity(OPEN_OPP)[PRIMARY_SA] is None
+    with session_scope(sf_services.engine) as s:
+        waiting = s.exec(select(OutboxEntry).where(OutboxEntry.kind == "salesforce_primary_sa",
+                                                   OutboxEntry.done_at.is_(None))).all()
+        assert len(waiting) == 1 and "Slack is not configured" in waiting[0].last_error
+    Worker(sf_services).run_once(datetime.now(UTC) + timedelta(hours=2))  # Slack answers at the next attempt
+    assert fake_salesforce.opportunity(OPEN_OPP)[PRIMARY_SA] == sf_services.crm.user_id_by_email("sam@example.com")
+    assert not any("Primary SA was not set" in m.get("text", "") for m in fake_slack.messages_in(AMER_CHANNEL))
+
+
 def test_an_sa_salesforce_does_not_know_is_asked_to_set_the_primary_sa_by_hand(sf_services, fake_salesforce,
                                                                             fake_slack):
     from tests.conftest import SA3  # no email in Slack

@@ -261,7 +261,9 @@ def _salesforce_entries(services) -> list[OutboxEntry]:
 def test_salesforce_deliveries_retry_with_a_reason_and_land_once_it_answers_properly(
         route, answer, sf_services, fake_salesforce):
     from triage.services.crm import SALESFORCE_KINDS
+    from triage.worker import build_notifier
 
+    notifier = build_notifier(sf_services.settings)  # the SA's email, to find them in Salesforce, is Slack's
     status, body = answer
     fake_salesforce.reset()
     seed(fake_salesforce)
@@ -275,7 +277,7 @@ def test_salesforce_deliveries_retry_with_a_reason_and_land_once_it_answers_prop
     fake_salesforce.answer_with(route, body, status=status)
     now = datetime.now(UTC) + timedelta(days=next(_ids))
     try:
-        claimed, delivered, retried = sf_services.deliver_salesforce_due(now=now)
+        claimed, delivered, retried = sf_services.deliver_salesforce_due(now=now, notifier=notifier)
     finally:
         fake_salesforce.clear_answers()
     assert claimed == delivered + retried
@@ -284,7 +286,7 @@ def test_salesforce_deliveries_retry_with_a_reason_and_land_once_it_answers_prop
         assert len(entry.last_error or "") <= 2000
     # Salesforce answers properly again: everything lands, once.
     for _ in range(3):
-        sf_services.deliver_salesforce_due(now=now + timedelta(days=1))
+        sf_services.deliver_salesforce_due(now=now + timedelta(days=1), notifier=notifier)
         now += timedelta(days=1)
     assert all(e.done_at is not None for e in _salesforce_entries(sf_services) if e.request_id == request.request_id
                and e.kind in SALESFORCE_KINDS)

@@ -249,7 +249,12 @@ class CrmMixin(ServiceBase):
             if link and link.salesforce_user_id:
                 return link.salesforce_user_id
             email = link.email if link else None
-        if email is None and notifier is not None:
+        if email is None:
+            if notifier is None:
+                # The email (how the SA is found in Salesforce) comes from Slack: wait for Slack rather than
+                # tell the thread the SA has no Salesforce user, which nobody has looked for.
+                raise RetryLater(f"Slack is not configured in this worker, so {slack_user}'s email (to find "
+                                 "their Salesforce user) is unknown", applied=False)
             email = notifier.user_info(slack_user).email
         if not email:
             return None
