@@ -201,9 +201,10 @@ def parse_payload(body: Any) -> _Model | None:
         raise UnreadablePayload(first_error(e, "payload")) from None
 
 
-# The Bolt context key saying the payload's JSON text is within json_limits (no NUL, not too deep), so
-# the middleware's walk can be skipped.
-WITHIN_LIMITS = "triage_json_within_limits"
+# The Bolt context key saying the payload was read with json_limits already (NUL characters removed, depth
+# checked), so the middleware need not clean it again. Only the HTTP route sets it; Bolt builds the rest of
+# the context from fixed fields of the payload, so a payload can't.
+CLEANED = "triage_json_cleaned"
 
 
 def payload_of(context: Any) -> Any:
@@ -222,7 +223,7 @@ class ValidatePayload(AsyncMiddleware):
                             next: Callable[[], Awaitable[BoltResponse]]) -> BoltResponse | None:
         body, context = req.body, req.context
         try:
-            if not context.get(WITHIN_LIMITS):  # set by the HTTP route when the text itself showed it
+            if not context.get(CLEANED):
                 clean(body)
             context["payload"] = parse_payload(body)
         except (UnreadablePayload, BadJSON) as e:

@@ -1,6 +1,5 @@
 """POST /slack/events: verify the signature, refuse malformed bodies, hand the rest to Bolt."""
 
-import json
 import logging
 from typing import Any
 
@@ -12,29 +11,29 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.request.async_internals import build_async_context
 from slack_sdk.signature import SignatureVerifier
 
-from triage.core.json_limits import within_limits
+from triage.core.json_limits import loads
 from triage.metrics import slack_kind
-from triage.slack.payloads import WITHIN_LIMITS
+from triage.slack.payloads import CLEANED
 
 log = logging.getLogger(__name__)
 
 
-def fast_payload(raw: bytes) -> tuple[dict[str, Any], bool] | None:
-    """The JSON of an interactivity body (`payload=<form-encoded JSON>`, nothing else), and whether it is
-    within the JSON limits already (json_limits.within_limits), or None to let Bolt parse it. Bolt's parse
-    (urllib's parse_qsl) unquotes the ~3,000 `%XX` escapes of a submitted modal in a Python loop, the
-    largest single cost of a submission's ack; this does the same decoding in C: every `%XX` becomes
-    `\\xXX` for Python's unicode_escape codec (form encoding leaves no backslash unescaped), the bytes are
-    then read as UTF-8. Anything unusual (a second field, a stray `%`, a backslash, invalid UTF-8) goes the
-    slow, general way."""
+def fast_payload(raw: bytes) -> dict[str, Any] | None:
+    """The JSON of an interactivity body (`payload=<form-encoded JSON>`, nothing else), read as
+    json_limits.loads reads JSON (NUL characters removed, too deep refused), or None to let Bolt parse it.
+    Bolt's parse (urllib's parse_qsl) unquotes the ~3,000 `%XX` escapes of a submitted modal in a Python
+    loop, the largest single cost of a submission's ack; this does the same decoding in C: every `%XX`
+    becomes `\\xXX` for Python's unicode_escape codec (form encoding leaves no backslash unescaped), the
+    bytes are then read as UTF-8. Anything unusual (a second field, a stray `%`, a backslash, invalid
+    UTF-8, JSON too deep) goes the slow, general way, where Bolt's middleware gives the 400."""
     if not raw.startswith(b"payload=") or b"&" in raw or b"\\" in raw:
         return None
     try:
-        text = raw[8:].replace(b"+", b" ").replace(b"%", b"\\x").decode("unicode_escape").encode("latin-1")
-        body = json.loads(text.decode("utf-8"))
-    except (UnicodeError, ValueError):
+        text = raw[8:].replace(b"+", b" ").replace(b"%", b"\\x").decode("unicode_escape")
+        body = loads(text.encode("latin-1").decode("utf-8"))
+    except (UnicodeError, ValueError):  # BadJSON is a ValueError
         return None
-    return (body, within_limits(text)) if isinstance(body, dict) else None
+    return body if isinstance(body, dict) else None
 
 
 def bolt_request(req: Request, raw: bytes) -> AsyncBoltRequest:
@@ -42,14 +41,12 @@ def bolt_request(req: Request, raw: bytes) -> AsyncBoltRequest:
     parsed = fast_payload(raw)
     if parsed is None:
         return to_async_bolt_request(req, raw)
-    body, checked = parsed
     # What AsyncBoltRequest.__init__ does with a str body, minus its parse (HTTP mode requires a str).
     request = AsyncBoltRequest(body="", query=req.query_params, headers=req.headers)  # type: ignore[arg-type]
     request.raw_body = raw.decode("utf-8")
-    request.body = body
-    request.context = build_async_context(AsyncBoltContext({}), body)
-    if checked:  # the payload middleware's walk would find nothing to do
-        request.context[WITHIN_LIMITS] = True
+    request.body = parsed
+    request.context = build_async_context(AsyncBoltContext({}), parsed)
+    request.context[CLEANED] = True  # the payload middleware need not clean it again
     return request
 
 
@@ -95,7 +92,7 @@ def slack_router(bolt: AsyncApp | None, signing_secret: str | None) -> APIRouter
         except RecursionError:
             return JSONResponse({"error": "malformed Slack request: JSON nested too deep"}, status_code=400)
         # NUL characters and JSON depth are dealt with by the Bolt middleware (triage.slack.payloads),
-        # which Socket Mode payloads pass through too, unless fast_payload found the text within limits.
+        # which Socket Mode payloads pass through too, unless fast_payload has read them that way already.
         reason = _malformed(bolt_req.body, body)
         req.state.slack_kind = slack_kind(bolt_req.body)  # for the access log line and the ack histogram
         if reason:
