@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -125,6 +128,78 @@ def _read_only(engine: Engine) -> Engine:
         cached = engine.execution_options(triage_read_only=True)
         engine.info_read_only = cached  # type: ignore[attr-defined]
     return cached
+
+
+def insert_many(conn: sa.Connection | Session, table: sa.Table, rows: Sequence[Mapping[str, Any]], *,
+                returning: Sequence[str] = (), skip_conflicts_on: str | None = None) -> list[sa.Row]:
+    """INSERT these rows (each with the same keys) in one statement; the rows of `returning` columns for
+    those inserted. `skip_conflicts_on`: a unique column; a row whose value is taken is skipped.
+
+    On PostgreSQL the rows travel as one JSON parameter (`INSERT ... SELECT ... FROM
+    json_populate_recordset`), so the statement's text is the same however many rows there are: psycopg
+    converts it once and the server prepares it once per connection. A multi-row VALUES list has a
+    parameter per column and row, and psycopg re-parses any statement of more than 50 parameters on
+    every execution (`psycopg._queries.MAX_CACHED_STATEMENT_PARAMS`), which cost more CPU than anything
+    else on the submission's ack path. Elsewhere (SQLite), SQLAlchemy's multi-row INSERT.
+
+    Datetimes must be aware (as the UTC columns require) and are stored as UTC."""
+    if not rows:
+        return []
+    if isinstance(conn, Session):
+        conn = conn.connection()
+    columns = tuple(rows[0])
+    postgres = conn.dialect.name == "postgresql"
+    key = (table.name, columns, tuple(returning), skip_conflicts_on, postgres)
+    stmt = _INSERT_MANY.get(key)
+    if stmt is None:
+        stmt = _INSERT_MANY[key] = _insert_many_statement(conn.dialect, table, columns, returning,
+                                                          skip_conflicts_on, postgres=postgres)
+    if postgres:
+        params: Any = {"rows": json.dumps(rows, default=_json_value, separators=(",", ":"))}
+    else:
+        params = list(rows)
+    result = conn.execute(stmt, params)
+    return list(result) if returning else []
+
+
+_INSERT_MANY: dict[tuple, Any] = {}
+
+
+def _insert_many_statement(dialect: sa.Dialect, table: sa.Table, columns: tuple[str, ...],
+                           returning: Sequence[str], skip_conflicts_on: str | None, *, postgres: bool) -> Any:
+    omitted_defaults = [c.name for c in table.columns
+                        if c.name not in columns and c.default is not None and not c.primary_key]
+    if omitted_defaults:  # json_populate_recordset would store NULL where SQLAlchemy applies the default
+        raise ValueError(f"insert_many into {table.name}: give {', '.join(omitted_defaults)} (they have defaults)")
+    if not postgres:
+        stmt: Any = sqlite.insert(table)
+        if skip_conflicts_on:
+            stmt = stmt.on_conflict_do_nothing(index_elements=[skip_conflicts_on])
+        return stmt.returning(*(table.c[c] for c in returning)) if returning else stmt
+    unknown = [c for c in (*columns, *returning, *([skip_conflicts_on] if skip_conflicts_on else []))
+               if c not in table.c]
+    if unknown:
+        raise ValueError(f"insert_many into {table.name}: no column {', '.join(unknown)}")
+    q = dialect.identifier_preparer.quote
+    names = ", ".join(q(c) for c in columns)
+    # Only the table's own names, quoted, go into the text; the rows are the one bound parameter.
+    sql = (f"INSERT INTO {q(table.name)} ({names}) SELECT {names} "  # noqa: S608
+           f"FROM json_populate_recordset(NULL::{q(table.name)}, CAST(:rows AS json))")
+    if skip_conflicts_on:
+        sql += f" ON CONFLICT ({q(skip_conflicts_on)}) DO NOTHING"
+    if returning:
+        sql += " RETURNING " + ", ".join(q(c) for c in returning)
+    return sa.text(sql)
+
+
+def _json_value(value: Any) -> str:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} can not be stored as JSON")
 
 
 def ping(engine: Engine) -> None:

@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from triage.db import session_scope
+from triage.db import insert_many, session_scope
 from triage.models import OutboxEntry, ServiceHold
 
 # A worker holds the entries it works on for LEASE and renews the lease every RENEW_EVERY while it
@@ -107,26 +107,25 @@ def enqueue(session: Session | sa.Connection, **what: Any) -> bool:
 
 def enqueue_all(conn: Session | sa.Connection, entries: Sequence[dict[str, Any]]) -> None:
     """Add several entries (rows from `entry`) in one statement; any whose dedupe key exists is skipped."""
-    if entries:
-        conn.execute(_insert_statement(_dialect(conn), returning=False), list(entries))
+    insert_many(conn, OutboxEntry.__table__, entries, skip_conflicts_on="dedupe_key")
 
 
 def _dialect(session: Session | sa.Connection) -> str:
     return (session.dialect if isinstance(session, sa.Connection) else session.get_bind().dialect).name
 
 
-_INSERTS: dict[tuple[str, bool], Any] = {}
+_INSERTS: dict[str, Any] = {}
 
 
-def _insert_statement(dialect: str, *, returning: bool = True) -> Any:
-    """The INSERT ... ON CONFLICT DO NOTHING, built once per dialect with the values bound at execution:
-    building it for every entry cost more CPU than running it (it is on the submission's ack path)."""
-    stmt = _INSERTS.get((dialect, returning))
+def _insert_statement(dialect: str) -> Any:
+    """The INSERT ... ON CONFLICT DO NOTHING RETURNING id, built once per dialect with the values bound at
+    execution: building it for every entry cost more CPU than running it."""
+    stmt = _INSERTS.get(dialect)
     if stmt is None:
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         table = OutboxEntry.__table__
-        stmt = insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"])
-        stmt = _INSERTS[(dialect, returning)] = stmt.returning(table.c.id) if returning else stmt
+        stmt = _INSERTS[dialect] = insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(
+            table.c.id)
     return stmt
 
 

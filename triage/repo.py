@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from triage.core.lifecycle import CLOSED_STATUSES
+from triage.db import insert_many
 from triage.models import Request, RequestEvent, UserLink
 
 
@@ -83,7 +84,7 @@ def add_event(*, session: Session, request_id: int, kind: str, source: str, acto
     return event
 
 
-def insert_requests(conn: Session | sa.Connection, requests: Sequence[Request],
+def insert_requests(conn: sa.Connection, requests: Sequence[Request],
                     events: Sequence[Sequence[dict]]) -> list[int]:
     """Store new requests and their first audit events (`events[i]` belongs to `requests[i]`) with two Core
     INSERTs however many there are, and return their ids in order.
@@ -91,20 +92,17 @@ def insert_requests(conn: Session | sa.Connection, requests: Sequence[Request],
     This is on the submission's ack path: the ORM's unit of work (identity map, flush ordering, attribute
     history) cost more CPU than everything else the ack does, and a new row needs none of it."""
     rows = [{c: getattr(r, c) for c in _REQUEST_COLUMNS} for r in requests]
-    # One INSERT ... VALUES (...), (...) RETURNING for the lot (SQLAlchemy's "insertmanyvalues"). RETURNING
-    # gives no order of its own, and asking SQLAlchemy for the rows' order makes it send one INSERT per row
-    # on SQLite; the submission key is unique, so each id is found by its row's key instead.
-    by_key = {key: id_ for key, id_ in conn.execute(_INSERT_REQUESTS, rows)}
+    # RETURNING gives no order of its own, and asking SQLAlchemy for the rows' order makes it send one
+    # INSERT per row on SQLite; the submission key is unique, so each id is found by its row's key instead.
+    returned = insert_many(conn, Request.__table__, rows, returning=("submission_key", "id"))
+    by_key = {key: id_ for key, id_ in returned}
     ids = [by_key[row["submission_key"]] for row in rows]
     event_rows = [{"request_id": rid, **e} for rid, evs in zip(ids, events, strict=True) for e in evs]
-    if event_rows:
-        conn.execute(_INSERT_EVENT, event_rows)
+    insert_many(conn, RequestEvent.__table__, event_rows)
     return ids
 
 
 _REQUEST_COLUMNS = [c.name for c in Request.__table__.columns if c.name != "id"]
-_INSERT_REQUESTS = sa.insert(Request.__table__).returning(_R.submission_key, _R.id)
-_INSERT_EVENT = sa.insert(RequestEvent.__table__)
 
 
 def get_user_link(*, session: Session, slack_user: str) -> UserLink | None:

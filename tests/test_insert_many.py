@@ -1,0 +1,112 @@
+"""db.insert_many: the ack path's one-statement INSERT stores exactly what the ORM would, on both databases."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from triage import outbox
+from triage.db import insert_many, make_engine, session_scope, write_scope
+from triage.migrate import upgrade
+from triage.models import OutboxEntry, Request, RequestEvent
+
+NOW = datetime(2026, 12, 7, 9, 30, 15, 123456, tzinfo=UTC)
+PARIS = timezone(timedelta(hours=1))
+
+
+@pytest.fixture
+def engine(db_url: str):
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    yield engine
+    engine.dispose()
+
+
+def _request_row(n: int, **over) -> dict:
+    request = Request.unsaved(
+        submission_key=f"V{n:04d}", created_at=NOW, updated_at=NOW, requester="U0AE00001",
+        request_type="event", queue="amer", customer_name=f"Acme {n} <b>&amp;</b> \"quoted\" 'single' \\ é 😀",
+        opportunity_id=None, expedite=bool(n % 2), deadline=NOW.astimezone(PARIS) + timedelta(days=5),
+        fields={"why_now": "line one\nline two", "asks": ["demo", "poc"], "event_date": "2026-12-20",
+                "nested": {"n": n, "none": None, "float": 1.5}},
+        gitlab_project="g/p", slack_channel="C0Q", salesforce_verified=None if n % 3 else False)
+    row = {c.name: getattr(request, c.name) for c in Request.__table__.columns if c.name != "id"}
+    row.update(over)
+    return row
+
+
+def test_requests_and_events_read_back_as_they_were_given(engine):
+    rows = [_request_row(n) for n in range(1, 6)]
+    with write_scope(engine) as conn:
+        returned = insert_many(conn, Request.__table__, rows, returning=("submission_key", "id"))
+        ids = {key: id_ for key, id_ in returned}
+        insert_many(conn, RequestEvent.__table__, [
+            {"request_id": ids[r["submission_key"]], "kind": "submitted", "source": "slack", "actor": None,
+             "at": NOW, "detail": {"deadline": r["deadline"].isoformat()}} for r in rows])
+    assert sorted(ids) == [r["submission_key"] for r in rows]
+    with Session(engine) as s:
+        for row in rows:
+            stored = s.get(Request, ids[row["submission_key"]])
+            for column, value in row.items():
+                assert getattr(stored, column) == value, column
+            assert stored.deadline.tzinfo is not None and stored.deadline.utcoffset() == timedelta(0)
+            assert stored.status == "open" and stored.reference == f"SAR-{stored.id}"
+        events = s.exec(sa.select(RequestEvent.request_id, RequestEvent.actor, RequestEvent.at)).all()
+    assert sorted(e[0] for e in events) == sorted(ids.values())
+    assert all(actor is None and at == NOW for _, actor, at in events)
+
+
+def test_a_taken_dedupe_key_is_skipped_in_the_same_statement_and_across_statements(engine):
+    entries = [outbox.entry(kind=outbox.Kind.POST, key=("post", n), payload={"channel": "C0Q", "text": f"t{n}"},
+                            now=NOW) for n in (1, 2, 2, 3)]
+    with write_scope(engine) as conn:
+        outbox.enqueue_all(conn, entries)
+    with session_scope(engine) as s:  # through a session too, as the Home refresh does
+        outbox.enqueue_all(s, [outbox.entry(kind=outbox.Kind.POST, key=("post", n), payload={"n": n}, now=NOW)
+                               for n in (3, 4)])
+    with Session(engine) as s:
+        stored = s.exec(sa.select(OutboxEntry.dedupe_key, OutboxEntry.payload, OutboxEntry.attempts,
+                                  OutboxEntry.done_at, OutboxEntry.next_attempt_at).order_by(OutboxEntry.id)).all()
+    assert [k for k, *_ in stored] == [outbox.dedupe_key(("post", n)) for n in (1, 2, 3, 4)]
+    assert stored[2][1] == {"channel": "C0Q", "text": "t3"}  # the first entry with the key won
+    assert all(attempts == 0 and done is None and due == NOW for _, _, attempts, done, due in stored)
+
+
+def test_a_naive_datetime_is_refused_as_the_utc_columns_refuse_it(engine):
+    with pytest.raises(Exception, match="naive datetime"), write_scope(engine) as conn:
+        insert_many(conn, Request.__table__, [_request_row(1, deadline=datetime(2026, 12, 12, 9, 0))])
+    with Session(engine) as s:
+        assert s.exec(sa.select(sa.func.count()).select_from(Request)).one() == (0,)
+
+
+def test_a_column_left_out_that_has_a_default_is_refused_not_stored_as_null(engine):
+    row = _request_row(1)
+    del row["status"]  # Request.status defaults to "open": NULL would be a different row
+    with pytest.raises(ValueError, match="status"), write_scope(engine) as conn:
+        insert_many(conn, Request.__table__, [row])
+
+
+@pytest.mark.postgres
+def test_on_postgresql_one_prepared_statement_serves_every_batch_size(pg_url):
+    # The point of the JSON parameter: the statement's text does not depend on the number of rows, so
+    # psycopg prepares it once (after its 5th use) instead of parsing a new VALUES list every time.
+    upgrade(pg_url)
+    engine = make_engine(pg_url, pool_size=1, max_overflow=0)
+    try:
+        n = 0
+        for size in (1, 4, 2, 7, 3, 5, 1, 6):
+            with write_scope(engine) as conn:
+                insert_many(conn, Request.__table__, [_request_row(n + i) for i in range(size)],
+                            returning=("id",))
+            n += size
+        with engine.connect() as conn:
+            prepared = conn.execute(sa.text(
+                "SELECT statement FROM pg_prepared_statements WHERE statement LIKE 'INSERT INTO request %'")).all()
+            stored = conn.execute(sa.text("SELECT count(*) FROM request")).scalar()
+    finally:
+        engine.dispose()
+    assert stored == n
+    assert len(prepared) == 1 and "json_populate_recordset" in prepared[0][0]
