@@ -1,5 +1,5 @@
-"""The JSON limits: no NUL in what we read, nothing nested past MAX_JSON_DEPTH, and the cheap check on the
-text (within_limits) never lets through what the walk (clean) would change or refuse."""
+"""The JSON limits: no NUL or lone surrogate in what we read, nothing nested past MAX_JSON_DEPTH, and
+the cheap check on the text (within_limits) never lets through what the walk (clean) would change or refuse."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ from hypothesis import strategies as st
 
 from triage.core.json_limits import MAX_JSON_DEPTH, BadJSON, clean, loads, within_limits
 
-# Strings heavy in what the text check has to see through: quotes, backslashes, brackets, NULs.
-tricky_text = st.text(alphabet=st.sampled_from(list('ab"\\[]{}\x00u0/\n é')), max_size=8)
+# Strings heavy in what the text check has to see through: quotes, backslashes, brackets, NULs, lone
+# surrogates, and a character outside the BMP (a surrogate pair when escaped).
+tricky_text = st.text(alphabet=st.sampled_from([*'ab"\\[]{}\x00u0/\n é😀d8', "\ud800", "\udfff"]),
+                      max_size=8)
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | tricky_text,
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(tricky_text, inner, max_size=3),
@@ -29,14 +31,23 @@ def depth(value) -> int:
     return 0
 
 
-def has_nul(value) -> bool:
+def has_text(value, pred) -> bool:
     if isinstance(value, str):
-        return "\x00" in value
+        return pred(value)
     if isinstance(value, list):
-        return any(has_nul(v) for v in value)
+        return any(has_text(v, pred) for v in value)
     if isinstance(value, dict):
-        return any(has_nul(k) or has_nul(v) for k, v in value.items())
+        return any(has_text(k, pred) or has_text(v, pred) for k, v in value.items())
     return False
+
+
+def has_nul(value) -> bool:
+    return has_text(value, lambda s: "\x00" in s)
+
+
+def unfit(value) -> bool:
+    """A NUL or a lone surrogate: what no string we keep may hold."""
+    return has_text(value, lambda s: "\x00" in s or any("\ud800" <= c <= "\udfff" for c in s))
 
 
 def nested(levels: int, leaf=1, inner: str = "[]"):
@@ -51,11 +62,12 @@ def nested(levels: int, leaf=1, inner: str = "[]"):
 def test_the_text_check_only_passes_what_the_walk_would_leave_alone(value, ascii_only):
     text = json.dumps(value, ensure_ascii=ascii_only)
     if within_limits(text):
-        assert not has_nul(value) and depth(value) <= MAX_JSON_DEPTH
+        assert not unfit(value) and depth(value) <= MAX_JSON_DEPTH
         assert clean(copy.deepcopy(value)) == value
-    elif not has_nul(value):
-        # Without a NUL, only depth sends a payload to the walk, and never a shallow one.
+    elif not unfit(value) and not (ascii_only and has_text(value, lambda s: "😀" in s)):
+        # Without a NUL or a surrogate, only depth sends a payload to the walk, and never a shallow one.
         assert depth(value) > MAX_JSON_DEPTH // 2
+    assert not unfit(clean(copy.deepcopy(value)))
 
 
 @pytest.mark.parametrize("inner", ["[", "{", "[{", "{["])
@@ -79,6 +91,15 @@ def test_a_nul_anywhere_goes_to_the_walk_which_removes_it():
         assert not within_limits(text)
         assert not has_nul(loads(text))
     assert loads(json.dumps({"note": "\\u0000 typed as text"})) == {"note": "\\u0000 typed as text"}
+
+
+def test_a_lone_surrogate_becomes_a_replacement_character_and_a_pair_stays_what_it_is():
+    # JSON may escape half a character (`\ud800`); no driver can encode it, so it is replaced, not stored.
+    text = r'{"name": "Acme\ud800 Corp", "\udc00k": ["\ud83d\ude00", "ok"]}'
+    assert not within_limits(text)
+    assert loads(text) == {"name": "Acme\ufffd Corp", "\ufffdk": ["😀", "ok"]}
+    assert loads(text.encode()) == loads(text)
+    assert within_limits(json.dumps({"name": "Acme 😀"}, ensure_ascii=False))
 
 
 @pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16", "utf-32", "utf-32-be"])

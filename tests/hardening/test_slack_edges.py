@@ -155,3 +155,12 @@ def test_nul_bytes_in_what_an_ae_types_never_reach_the_database(app, fake_slack)
     r = post_slack_payload(app.client, submission_payload(view, {**GOOD, "customer_name": "Acme\x00 Corp"}))
     assert r.status_code == 200 and r.json()["response_action"] == "update"
     assert app.services.get(1).customer_name == "Acme Corp"
+
+
+def test_half_a_character_in_what_an_ae_types_is_stored_as_a_replacement_character(app, fake_slack):
+    # A lone surrogate (JSON can escape one) can't be encoded for the database: before, the submission
+    # failed, and with it every other submission stored in the same transaction.
+    view = open_modal(app.client, fake_slack)
+    r = post_slack_payload(app.client, submission_payload(view, {**GOOD, "customer_name": "Acme\ud800 Corp"}))
+    assert r.status_code == 200 and r.json()["response_action"] == "update"
+    assert app.services.get(1).customer_name == "Acme\ufffd Corp"

@@ -1,9 +1,11 @@
 """What we accept from outside (Slack's and GitLab's payloads): JSON of bounded depth without NUL
-characters, ids our columns can hold, and one wording for a payload that doesn't fit its model. Pure."""
+characters or lone surrogates, ids our columns can hold, and one wording for a payload that doesn't fit
+its model. Pure."""
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from pydantic import ValidationError
@@ -21,7 +23,7 @@ class BadJSON(ValueError):
 
 
 def loads(raw: bytes | str) -> Any:
-    """JSON we accept: parsed, at most MAX_JSON_DEPTH deep, NUL characters removed from every string."""
+    """JSON we accept: parsed, at most MAX_JSON_DEPTH deep, every string fit to store (see `clean`)."""
     try:
         value = json.loads(raw)
     except RecursionError as e:
@@ -31,13 +33,19 @@ def loads(raw: bytes | str) -> Any:
     return value if within_limits(raw) else clean(value)
 
 
+# A surrogate written as a JSON escape (`\ud83d`, valid in a pair, a lone one is not text), or one in the
+# text itself (a str given with surrogatepass): valid UTF-8 never holds the bytes ED A0 to ED BF.
+_SURROGATE_IN_TEXT = re.compile(rb"\\u[dD][89abcdefABCDEF]|\xed[\xa0-\xbf]")
+# What is left of a surrogate once json.loads has joined the valid pairs: a lone one.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
 # Every byte but the five that give JSON text its structure: `"`, `[`, `]`, `{`, `}`.
 _NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'"[]{}')
 
 
 def within_limits(text: bytes | str) -> bool:
-    """True when `text`, which json.loads has accepted, needs no `clean`: no string in it holds a NUL, and
-    it nests at most MAX_JSON_DEPTH deep. False means "walk it with `clean`", not "refuse it".
+    """True when `text`, which json.loads has accepted, needs no `clean`: no string in it holds a NUL or a
+    surrogate, and it nests at most MAX_JSON_DEPTH deep. False means "walk it with `clean`", not "refuse it".
 
     Decided on the text with bytes operations (loops in C), several times cheaper than the walk for a
     Slack payload. In valid JSON a NUL can only be written as the escape \\u0000. For the depth: drop
@@ -53,6 +61,8 @@ def within_limits(text: bytes | str) -> bool:
         return False
     if b"\\u0000" in raw:
         return False  # a NUL, or an escaped backslash before "u0000": either way the walk decides
+    if _SURROGATE_IN_TEXT.search(raw):
+        return False  # an emoji written as an escaped pair is fine, and the walk finds it so
     if b"\\" in raw:
         raw = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
     skeleton = raw.translate(None, _NOT_STRUCTURE).replace(b'""', b"")
@@ -65,12 +75,22 @@ def within_limits(text: bytes | str) -> bool:
     return not skeleton
 
 
+def _unfit(text: str) -> bool:
+    """A NUL (PostgreSQL can store none in text, and no person types one) or a lone surrogate (half of
+    a character: no database driver can encode it as UTF-8)."""
+    return "\x00" in text or (not text.isascii() and _LONE_SURROGATE.search(text) is not None)
+
+
+def _fit(text: str) -> str:
+    return _LONE_SURROGATE.sub("\ufffd", text.replace("\x00", ""))
+
+
 def clean(value: Any) -> Any:
-    """`value` with NUL characters removed from every string and key (PostgreSQL can store no NUL in
-    text, and no person types one), refused when nested deeper than MAX_JSON_DEPTH. Iterative, so that
-    depth can't exhaust the stack; lists and dicts are cleaned in place."""
+    """`value` with NUL characters removed from every string and key and lone surrogates replaced by
+    U+FFFD (see `_unfit`), refused when nested deeper than MAX_JSON_DEPTH. Iterative, so that depth
+    can't exhaust the stack; lists and dicts are cleaned in place."""
     if isinstance(value, str):
-        return value.replace("\x00", "")
+        return _fit(value)
     if not isinstance(value, dict | list):
         return value
     stack: list[tuple[Any, int]] = [(value, 1)]
@@ -81,17 +101,17 @@ def clean(value: Any) -> Any:
         if isinstance(node, list):
             for i, item in enumerate(node):
                 if isinstance(item, str):
-                    if "\x00" in item:
-                        node[i] = item.replace("\x00", "")
+                    if _unfit(item):
+                        node[i] = _fit(item)
                 elif isinstance(item, dict | list):
                     stack.append((item, depth + 1))
         else:
-            for key in [k for k in node if isinstance(k, str) and "\x00" in k]:
-                node[key.replace("\x00", "")] = node.pop(key)
+            for key in [k for k in node if isinstance(k, str) and _unfit(k)]:
+                node[_fit(key)] = node.pop(key)
             for key, item in node.items():
                 if isinstance(item, str):
-                    if "\x00" in item:
-                        node[key] = item.replace("\x00", "")
+                    if _unfit(item):
+                        node[key] = _fit(item)
                 elif isinstance(item, dict | list):
                     stack.append((item, depth + 1))
     return value
