@@ -74,6 +74,21 @@ def test_a_slack_retry_inside_a_batch_is_the_stored_request_and_the_rest_still_l
     assert counts(app)[0] == 2
 
 
+def test_a_submission_the_database_refuses_fails_alone_and_the_rest_of_its_batch_lands(app):
+    if app.services.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite does not enforce the column's length")
+    # requester_name is the Slack user's name, 255 characters at most in the column: one longer than
+    # that is refused by PostgreSQL, and it must not take the other AEs' submissions with it.
+    results = app.services.submit_many([
+        Submission("V-x", AE, details(opp(7))),
+        Submission("V-y", "U0AE00002", details(opp(8), requester_name="n" * 300)),
+        Submission("V-z", "U0AE00003", details(opp(9))),
+    ])
+    assert isinstance(results[0], SubmitResult) and isinstance(results[2], SubmitResult)
+    assert isinstance(results[1], sa.exc.DataError)
+    assert counts(app) == (2, 4, 2)
+
+
 def test_concurrent_submissions_wait_for_their_own_commit_and_share_the_next_one():
     """While one transaction commits, the submissions that arrive wait and go into the next one together;
     no one is answered before the transaction holding their submission has committed."""

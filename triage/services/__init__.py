@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 
 from triage import outbox, repo
 from triage.config import Config, Settings
@@ -145,12 +145,16 @@ class Services(WorkMixin, BoardMixin, DeliveryMixin, CrmMixin, OutcomesMixin):
             try:
                 for i, result in self._store(batch, now):
                     results[i] = result
-            except IntegrityError:
-                if len(batch) == 1:
+            except (IntegrityError, DataError) as e:
+                if len(batch) > 1:
+                    # A submission already stored (Slack's retry of one), or one the database refuses:
+                    # each on its own, to tell which, so that the others still land.
+                    later[:0] = [i for i, _ in batch]
+                elif isinstance(e, IntegrityError):
                     i, prepared = batch[0]
                     results[i] = self._already_stored(prepared)
-                else:  # a submission already stored (Slack's retry of one): each on its own, to tell which
-                    later[:0] = [i for i, _ in batch]
+                else:
+                    results[batch[0][0]] = e
         for i in sorted(later):
             results[i] = self.submit_many([submissions[i]], now=now)[0]
         self._wake()
