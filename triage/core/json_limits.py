@@ -61,7 +61,7 @@ def within_limits(text: bytes | str) -> bool:
         return False
     if b"\\u0000" in raw:
         return False  # a NUL, or an escaped backslash before "u0000": either way the walk decides
-    if _SURROGATE_IN_TEXT.search(raw):
+    if (b"\\ud" in raw or b"\\uD" in raw or b"\xed" in raw) and _SURROGATE_IN_TEXT.search(raw):
         return False  # an emoji written as an escaped pair is fine, and the walk finds it so
     if b"\\" in raw:
         raw = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
