@@ -14,6 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from triage.config import Settings
 from triage.services import Services
+from triage.slack.authorize import BotAuthorize
 from triage.slack.listeners import actions, commands, events, expedite, shortcuts, views
 from triage.slack.listeners.directory import SaDirectory
 from triage.slack.payloads import ValidatePayload
@@ -36,6 +37,9 @@ def build_bolt_app(settings: Settings, services: Services) -> AsyncApp:
                             base_url=settings.slack_api_url, timeout=5, retry_handlers=[])
     app = AsyncApp(
         client=client,
+        # The token alone authorizes a request; who the bot is is learnt in the background (see BotAuthorize):
+        # Bolt's own authorization answers every request with a 500 while Slack's API can't be reached.
+        authorize=BotAuthorize(client),
         signing_secret=settings.slack_signing_secret.get_secret_value(),
         # Acknowledge first, then work: listeners call ack() themselves before any Slack call.
         process_before_response=False,
