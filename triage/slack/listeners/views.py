@@ -260,10 +260,10 @@ def outcome_view(request) -> dict[str, Any]:
 
 def register(app: AsyncApp, services: Services, sas: SaDirectory | None = None) -> None:
     sas = sas or SaDirectory(services)
-    app.action(Field.REQUEST_TYPE.value)(bind(switch_type, services=services))
-    app.action(Field.OPPORTUNITY.value)(bind(opportunity_typed, services=services))
     intake = GroupCommit(services.submit_many)
     app.view(CallbackId.SA_REQUEST_MODAL.value)(bind(submit, services=services, intake=intake))
+    app.action(Field.REQUEST_TYPE.value)(bind(switch_type, services=services))
+    app.action(Field.OPPORTUNITY.value)(bind(opportunity_typed, services=services))
     app.view(CallbackId.OUTCOME_MODAL.value)(bind(outcome_submit, services=services))
     app.view(CallbackId.NEEDS_INFO_MODAL.value)(bind(needs_info_submit, services=services, sas=sas))
     app.view(CallbackId.DECLINE_MODAL.value)(bind(decline_submit, services=services, sas=sas))
