@@ -59,11 +59,13 @@ def within_limits(text: bytes | str) -> bool:
         # Not UTF-8 (json.loads also reads UTF-16 and UTF-32, where every ASCII character has zero bytes
         # beside it and nothing below holds): valid UTF-8 JSON has no zero byte anywhere.
         return False
-    if b"\\u0000" in raw:
-        return False  # a NUL, or an escaped backslash before "u0000": either way the walk decides
-    if (b"\\ud" in raw or b"\\uD" in raw or b"\xed" in raw) and _SURROGATE_IN_TEXT.search(raw):
-        return False  # an emoji written as an escaped pair is fine, and the walk finds it so
-    if b"\\" in raw:
+    if b"\xed" in raw and _SURROGATE_IN_TEXT.search(raw):
+        return False  # a surrogate in the text itself (a str given with surrogatepass)
+    if b"\\" in raw:  # every escape starts with one; most payloads have few
+        if b"\\u0000" in raw:
+            return False  # a NUL, or an escaped backslash before "u0000": either way the walk decides
+        if (b"\\ud" in raw or b"\\uD" in raw) and _SURROGATE_IN_TEXT.search(raw):
+            return False  # an emoji written as an escaped pair is fine, and the walk finds it so
         raw = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
     skeleton = raw.translate(None, _NOT_STRUCTURE).replace(b'""', b"")
     if b'"' in skeleton:
