@@ -35,8 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=8, help="rounds (the first is a warm-up)")
     ap.add_argument("--app-dir", default=str(REPO), help="import the app from this checkout")
     a = ap.parse_args(argv)
-    sys.path[:0] = [a.app_dir, str(REPO / "bench")]
+    sys.path.insert(0, str(REPO / "bench"))
     import ack_compare as AC  # the modal state and Opportunity ids the ack benchmark sends
+
+    sys.path.insert(0, str(Path(a.app_dir).resolve()))  # ahead of the repository ack_compare put first
 
     tmp = tempfile.mkdtemp(prefix="triage-store-")
     pg_db = None
@@ -55,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         from triage.migrate import upgrade
         from triage.services import Services, Submission
         from triage.slack.forms import read_state
+
+        import triage
 
         upgrade(url)
         settings = Settings()
@@ -85,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
                 if rnd:
                     seen[size].append(1000 * spent / a.per)
         engine.dispose()
-        print(f"app from {a.app_dir}, {a.db}, {a.per} submissions per batch size and round, "
+        print(f"app from {Path(triage.__file__).parent.parent}, {a.db}, {a.per} submissions per batch size and round, "
               f"{a.rounds - 1} rounds measured")
         for size, xs in seen.items():
             print(f"batch {size:3d}: CPU ms per stored submission median {statistics.median(xs):.3f}, "
