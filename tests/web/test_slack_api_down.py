@@ -66,6 +66,10 @@ def test_a_submission_is_stored_and_acknowledged_while_slacks_api_is_unreachable
     lines = [rec for rec in caplog.records if "auth.test" in rec.getMessage()]
     assert len(lines) == 1 and lines[0].exc_info is None
     assert "requests are still acknowledged and stored" in lines[0].getMessage()
+    # The modal that could not open is one line too, with the error id the admins are given.
+    [opened] = [rec for rec in caplog.records if "sa_request could not reach Slack's API" in rec.getMessage()]
+    assert "ClientConnectorError" in opened.getMessage() and "error id" in opened.getMessage()
+    assert not [rec for rec in caplog.records if rec.exc_info]
 
 
 def test_the_bots_identity_is_learnt_once_the_api_answers(fake_slack):

@@ -11,10 +11,16 @@ import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import aiohttp
+
 from blocks.small_modals import text_modal
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
+
+# What a Slack Web API call raises when the API can't be reached or doesn't answer in time (aiohttp's
+# connection and transport errors are OSError or aiohttp.ClientError).
+_UNREACHABLE: tuple[type[BaseException], ...] = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
 
 
 async def run(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
@@ -44,9 +50,13 @@ def never_raises(handler: Callable[..., Any]) -> Callable[..., Any]:
     async def guarded(*args: Any, **kwargs: Any) -> Any:
         try:
             return await handler(*args, **kwargs)
-        except Exception:
+        except Exception as e:
             error_id = uuid.uuid4().hex[:8]
-            log.exception("Slack listener %s failed (error id %s)", handler.__name__, error_id)
+            if isinstance(e, _UNREACHABLE):  # Slack's API down or slow: nothing to debug, one line
+                log.error("Slack listener %s could not reach Slack's API (%s: %s) (error id %s)",
+                          handler.__name__, e.__class__.__name__, e, error_id)
+            else:
+                log.exception("Slack listener %s failed (error id %s)", handler.__name__, error_id)
             ack = kwargs.get("ack")
             if ack is None or getattr(ack, "response", None) is not None:
                 return None  # already acknowledged: Slack has its answer
