@@ -16,6 +16,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from freezegun import freeze_time
 
 from tests.conftest import AE, AMER_CHANNEL, EMEA_CHANNEL, LEADER, LEADERS_CHANNEL, SA1, SA2, SA_GROUP, wait_for
 from tests.flows.test_intake import GOOD
@@ -148,7 +149,9 @@ def test_expedite_label_on_the_board_retargets_mid_clock_and_removing_it_restore
     labels = [*fake_gitlab.issue(PROJECT, 1)["labels"], "Expedite"]
     payload = fake_gitlab.edit_issue_as_user(PROJECT, 1, labels=labels)
     assert payload["object_kind"] == "issue" and "Expedite" in json.dumps(payload["labels"])
-    r = hook(client, payload, uuid="exp-1")
+    # The app reads its clock when the hook arrives: it arrives on Monday, whatever day the test runs.
+    with freeze_time(monday - timedelta(minutes=1), tick=True):
+        r = hook(client, payload, uuid="exp-1")
     assert r.status_code == 200 and r.json()["result"] == "applied: expedited"
     row = request_row(settings, rid)
     assert row.expedite is True
@@ -161,7 +164,8 @@ def test_expedite_label_on_the_board_retargets_mid_clock_and_removing_it_restore
 
     # Removed again: the 48h target and Tuesday's due date come back.
     labels = [lbl for lbl in fake_gitlab.issue(PROJECT, 1)["labels"] if lbl != "Expedite"]
-    r = hook(client, fake_gitlab.edit_issue_as_user(PROJECT, 1, labels=labels), uuid="exp-2")
+    with freeze_time(monday + H - timedelta(minutes=1), tick=True):
+        r = hook(client, fake_gitlab.edit_issue_as_user(PROJECT, 1, labels=labels), uuid="exp-2")
     assert r.json()["result"] == "applied: no longer expedited"
     run_once(settings, monday + H)
     assert request_row(settings, rid).deadline == datetime(2026, 12, 8, 21, 0, tzinfo=UTC)
