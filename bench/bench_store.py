@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         url = f"sqlite:///{tmp}/store.db"
     os.environ.update(DATABASE_URL=url, TRIAGE_CONFIG=str(REPO / "bench" / "bench.toml"))
     try:
+        import triage
         from triage.config import Settings
         from triage.core import fields
         from triage.core.fields import RequestFields
@@ -57,8 +58,6 @@ def main(argv: list[str] | None = None) -> int:
         from triage.migrate import upgrade
         from triage.services import Services, Submission
         from triage.slack.forms import read_state
-
-        import triage
 
         upgrade(url)
         settings = Settings()
