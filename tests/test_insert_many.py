@@ -64,13 +64,16 @@ def test_a_taken_dedupe_key_is_skipped_in_the_same_statement_and_across_statemen
                             now=NOW) for n in (1, 2, 2, 3)]
     with write_scope(engine) as conn:
         outbox.enqueue_all(conn, entries)
+    with session_scope(engine) as s:  # one at a time, through a session: says whether it was added
+        assert outbox.enqueue(s, kind=outbox.Kind.POST, key=("post", 5), payload={"n": 5}, now=NOW) is True
+        assert outbox.enqueue(s, kind=outbox.Kind.POST, key=("post", 5), payload={"n": 6}, now=NOW) is False
     with session_scope(engine) as s:  # through a session too, as the Home refresh does
         outbox.enqueue_all(s, [outbox.entry(kind=outbox.Kind.POST, key=("post", n), payload={"n": n}, now=NOW)
                                for n in (3, 4)])
     with Session(engine) as s:
         stored = s.exec(sa.select(OutboxEntry.dedupe_key, OutboxEntry.payload, OutboxEntry.attempts,
                                   OutboxEntry.done_at, OutboxEntry.next_attempt_at).order_by(OutboxEntry.id)).all()
-    assert [k for k, *_ in stored] == [outbox.dedupe_key(("post", n)) for n in (1, 2, 3, 4)]
+    assert [k for k, *_ in stored] == [outbox.dedupe_key(("post", n)) for n in (1, 2, 3, 5, 4)]
     assert stored[2][1] == {"channel": "C0Q", "text": "t3"}  # the first entry with the key won
     assert all(attempts == 0 and done is None and due == NOW for _, _, attempts, done, due in stored)
 
@@ -110,3 +113,8 @@ def test_on_postgresql_one_prepared_statement_serves_every_batch_size(pg_url):
         engine.dispose()
     assert stored == n
     assert len(prepared) == 1 and "json_populate_recordset" in prepared[0][0]
+
+
+def test_a_name_that_is_not_a_column_is_refused_on_both_databases(engine):
+    with pytest.raises(ValueError, match="no column nickname"), write_scope(engine) as conn:
+        insert_many(conn, Request.__table__, [_request_row(1, nickname="x")])

@@ -167,6 +167,10 @@ _INSERT_MANY: dict[tuple, Any] = {}
 
 def _insert_many_statement(dialect: sa.Dialect, table: sa.Table, columns: tuple[str, ...],
                            returning: Sequence[str], skip_conflicts_on: str | None, *, postgres: bool) -> Any:
+    unknown = [c for c in (*columns, *returning, *([skip_conflicts_on] if skip_conflicts_on else []))
+               if c not in table.c]
+    if unknown:
+        raise ValueError(f"insert_many into {table.name}: no column {', '.join(unknown)}")
     omitted_defaults = [c.name for c in table.columns
                         if c.name not in columns and c.default is not None and not c.primary_key]
     if omitted_defaults:  # json_populate_recordset would store NULL where SQLAlchemy applies the default
@@ -176,10 +180,6 @@ def _insert_many_statement(dialect: sa.Dialect, table: sa.Table, columns: tuple[
         if skip_conflicts_on:
             stmt = stmt.on_conflict_do_nothing(index_elements=[skip_conflicts_on])
         return stmt.returning(*(table.c[c] for c in returning)) if returning else stmt
-    unknown = [c for c in (*columns, *returning, *([skip_conflicts_on] if skip_conflicts_on else []))
-               if c not in table.c]
-    if unknown:
-        raise ValueError(f"insert_many into {table.name}: no column {', '.join(unknown)}")
     q = dialect.identifier_preparer.quote
     names = ", ".join(q(c) for c in columns)
     # Only the table's own names, quoted, go into the text; the rows are the one bound parameter.

@@ -102,31 +102,13 @@ def enqueue(session: Session | sa.Connection, **what: Any) -> bool:
     """Add an entry (the arguments of `entry`) unless one with the same dedupe key exists; True when it
     was added."""
     # RETURNING, not rowcount: psycopg reports -1 for an INSERT ... ON CONFLICT DO NOTHING.
-    return session.execute(_insert_statement(_dialect(session)), entry(**what)).first() is not None
+    return bool(insert_many(session, OutboxEntry.__table__, [entry(**what)], returning=("id",),
+                            skip_conflicts_on="dedupe_key"))
 
 
 def enqueue_all(conn: Session | sa.Connection, entries: Sequence[dict[str, Any]]) -> None:
     """Add several entries (rows from `entry`) in one statement; any whose dedupe key exists is skipped."""
     insert_many(conn, OutboxEntry.__table__, entries, skip_conflicts_on="dedupe_key")
-
-
-def _dialect(session: Session | sa.Connection) -> str:
-    return (session.dialect if isinstance(session, sa.Connection) else session.get_bind().dialect).name
-
-
-_INSERTS: dict[str, Any] = {}
-
-
-def _insert_statement(dialect: str) -> Any:
-    """The INSERT ... ON CONFLICT DO NOTHING RETURNING id, built once per dialect with the values bound at
-    execution: building it for every entry cost more CPU than running it."""
-    stmt = _INSERTS.get(dialect)
-    if stmt is None:
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        table = OutboxEntry.__table__
-        stmt = _INSERTS[dialect] = insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(
-            table.c.id)
-    return stmt
 
 
 def claim_due(engine: Engine, *, now: datetime, limit: int = 20, lease: timedelta = LEASE,

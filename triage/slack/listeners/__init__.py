@@ -18,9 +18,9 @@ from blocks.small_modals import text_modal
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
-# What a Slack Web API call raises when the API can't be reached or doesn't answer in time (aiohttp's
-# connection and transport errors are OSError or aiohttp.ClientError).
-_UNREACHABLE: tuple[type[BaseException], ...] = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
+# What a Slack Web API call raises when the API can't be reached or doesn't answer in time: aiohttp's
+# connection and transport errors, and OSError (TimeoutError included).
+_UNREACHABLE = (aiohttp.ClientError, OSError)
 
 
 async def run(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
