@@ -130,6 +130,25 @@ def psql_admin(sql: str) -> None:
                    check=True)
 
 
+def create_database(db: str, tmp: Path, name: str) -> tuple[str, str | None]:
+    """A fresh database for one run: (the app's DATABASE_URL, the PostgreSQL database's name, or None for
+    SQLite, in `tmp`). `name` prefixes the PostgreSQL database's name; drop it with `drop_database`."""
+    if db == "sqlite":
+        return f"sqlite:///{tmp}/triage.db", None
+    pg_db = f"{name}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    psql_admin(f"CREATE DATABASE {pg_db}")
+    return f"postgresql+psycopg://{PG_ADMIN_URL.split('://', 1)[1]}/{pg_db}", pg_db
+
+
+def drop_database(pg_db: str | None) -> None:
+    """Drop what `create_database` made (nothing for SQLite); a failure is a line, not an error."""
+    if pg_db:
+        try:
+            psql_admin(f"DROP DATABASE IF EXISTS {pg_db} WITH (FORCE)")
+        except subprocess.CalledProcessError as e:
+            print(f"could not drop {pg_db}: {e}", file=sys.stderr)
+
+
 def load_harness() -> None:
     """Import the shared load harness from TRIAGE_BENCH_HARNESS, or stop with one line saying what to set.
     (bench_intake.py imports this module for the modal state only, without the harness.)"""
@@ -166,13 +185,7 @@ def main(argv=None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="triage-ack-"))
     state_file = tmp / "view_state.json"
     write_state_file(state_file)
-    pg_db = None
-    if a.db == "sqlite":
-        db_url = f"sqlite:///{tmp}/triage.db"
-    else:
-        pg_db = f"bench_ack_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-        psql_admin(f"CREATE DATABASE {pg_db}")
-        db_url = f"postgresql+psycopg://{PG_ADMIN_URL.split('://', 1)[1]}/{pg_db}"
+    db_url, pg_db = create_database(a.db, tmp, "bench_ack")
 
     env = {"DATABASE_URL": db_url, "TRIAGE_CONFIG": str(CONFIG),
            "TRIAGE_EMBEDDED_WORKER": "true" if a.embedded_worker else "false"}
@@ -206,11 +219,7 @@ def main(argv=None) -> int:
     finally:
         RC.cleanup()  # stop the app before dropping its database
         print(f"app database after the run: {count_requests(db_url, pg_db)}")
-        if pg_db:
-            try:
-                psql_admin(f"DROP DATABASE IF EXISTS {pg_db}")
-            except subprocess.CalledProcessError as e:
-                print(f"could not drop {pg_db}: {e}", file=sys.stderr)
+        drop_database(pg_db)
 
 
 def markdown(results: dict) -> str:

@@ -46,7 +46,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from ack_compare import PG_ADMIN_URL, QUEUE, opportunity_id, product_values, psql_admin  # noqa: E402
+from ack_compare import QUEUE, create_database, drop_database, opportunity_id, product_values  # noqa: E402
 
 from tests.fakes.gitlab_api import FakeGitLab  # noqa: E402
 from tests.fakes.slack_api import FakeSlack  # noqa: E402
@@ -181,13 +181,7 @@ def main(argv=None) -> int:
     for u in USERS:
         sl.add_user(u, real_name=f"AE {u[-2:]}", email=f"{u.lower()}@example.com")
 
-    pg_db = None
-    if a.db == "sqlite":
-        db_url = f"sqlite:///{tmp}/triage.db"
-    else:
-        pg_db = f"bench_intake_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-        psql_admin(f"CREATE DATABASE {pg_db}")
-        db_url = f"postgresql+psycopg://{PG_ADMIN_URL.split('://', 1)[1]}/{pg_db}"
+    db_url, pg_db = create_database(a.db, tmp, "bench_intake")
 
     port = free_port()
     env = dict(os.environ, DATABASE_URL=db_url, TRIAGE_CONFIG=str(CONFIG), TRIAGE_EMBEDDED_WORKER="true",
@@ -273,11 +267,7 @@ def main(argv=None) -> int:
         log_file.close()
         gl.stop()
         sl.stop()
-        if pg_db:
-            try:
-                psql_admin(f"DROP DATABASE IF EXISTS {pg_db}")
-            except subprocess.CalledProcessError as e:
-                print(f"could not drop {pg_db}: {e}", file=sys.stderr)
+        drop_database(pg_db)
         errors = [ln for ln in log_path.read_text().splitlines() if "Traceback" in ln or "ERROR" in ln]
         if errors:
             print(f"app log has {len(errors)} error lines; first: {errors[0][:200]}  (log: {log_path})")

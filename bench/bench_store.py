@@ -40,14 +40,7 @@ def main(argv: list[str] | None = None) -> int:
 
     sys.path.insert(0, str(Path(a.app_dir).resolve()))  # ahead of the repository ack_compare put first
 
-    tmp = tempfile.mkdtemp(prefix="triage-store-")
-    pg_db = None
-    if a.db == "postgres":
-        pg_db = f"bench_store_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-        AC.psql_admin(f'CREATE DATABASE "{pg_db}"')
-        url = AC.PG_ADMIN_URL.replace("postgresql://", "postgresql+psycopg://") + f"/{pg_db}"
-    else:
-        url = f"sqlite:///{tmp}/store.db"
+    url, pg_db = AC.create_database(a.db, Path(tempfile.mkdtemp(prefix="triage-store-")), "bench_store")
     os.environ.update(DATABASE_URL=url, TRIAGE_CONFIG=str(REPO / "bench" / "bench.toml"))
     try:
         import triage
@@ -94,8 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"batch {size:3d}: CPU ms per stored submission median {statistics.median(xs):.3f}, "
                   f"min {min(xs):.3f}")
     finally:
-        if pg_db:
-            AC.psql_admin(f'DROP DATABASE IF EXISTS "{pg_db}" WITH (FORCE)')
+        AC.drop_database(pg_db)
     return 0
 
 

@@ -30,7 +30,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -129,13 +128,7 @@ async def main_async(a) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="triage-prof-"))
     state_file = tmp / "view_state.json"
     AC.write_state_file(state_file)
-    pg_db = None
-    if a.db == "sqlite":
-        db_url = f"sqlite:///{tmp}/triage.db"
-    else:
-        pg_db = f"bench_prof_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-        AC.psql_admin(f"CREATE DATABASE {pg_db}")
-        db_url = f"postgresql+psycopg://{AC.PG_ADMIN_URL.split('://', 1)[1]}/{pg_db}"
+    db_url, pg_db = AC.create_database(a.db, tmp, "bench_prof")
     os.environ.update({"DATABASE_URL": db_url, "TRIAGE_CONFIG": str(AC.CONFIG),
                        "TRIAGE_EMBEDDED_WORKER": "false", "SLACK_SIGNING_SECRET": SECRET,
                        "SLACK_BOT_TOKEN": "xoxb-bench", "SLACK_API_URL": slack_api,
@@ -214,12 +207,7 @@ async def main_async(a) -> int:
     finally:
         fake.terminate()
         fake.wait(10)
-        if pg_db:
-            from sqlalchemy.pool import NullPool  # noqa: F401  (the app's engine is gone with the loop)
-            try:
-                AC.psql_admin(f"DROP DATABASE IF EXISTS {pg_db} WITH (FORCE)")
-            except Exception as e:  # noqa: BLE001
-                print(f"could not drop {pg_db}: {e}", file=sys.stderr)
+        AC.drop_database(pg_db)
 
 
 def main(argv=None) -> int:
