@@ -1,4 +1,5 @@
-"""db.insert_many: the ack path's one-statement INSERT stores exactly what the ORM would, on both databases."""
+"""db.insert_many and db.fetch: the ack path's one-statement INSERT stores exactly what the ORM would, and
+its SELECTs read what the ORM would, on both databases."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from triage import outbox
-from triage.db import insert_many, make_engine, session_scope, write_scope
+from triage import outbox, repo
+from triage.db import connection_history, fetch, insert_many, make_engine, session_scope, write_scope
 from triage.migrate import upgrade
-from triage.models import OutboxEntry, Request, RequestEvent
+from triage.models import HomeViewer, OutboxEntry, Request, RequestEvent
 
 NOW = datetime(2026, 12, 7, 9, 30, 15, 123456, tzinfo=UTC)
 PARIS = timezone(timedelta(hours=1))
@@ -118,3 +119,56 @@ def test_on_postgresql_one_prepared_statement_serves_every_batch_size(pg_url):
 def test_a_name_that_is_not_a_column_is_refused_on_both_databases(engine):
     with pytest.raises(ValueError, match="no column nickname"), write_scope(engine) as conn:
         insert_many(conn, Request.__table__, [_request_row(1, nickname="x")])
+
+
+# -- db.fetch: the ack path's SELECTs on psycopg's own connection ---------------------------------------
+
+def test_the_opportunity_lookup_finds_open_and_worked_requests_the_same_on_both_databases(engine):
+    opp_a, opp_b, opp_c = "006AAAAAAAAAAAAAAA", "006BBBBBBBBBBBBBBB", "006CCCCCCCCCCCCCCC"
+    rows = [_request_row(1, opportunity_id=opp_a, status="done", owner="U0SA00001"),   # closed, worked
+            _request_row(2, opportunity_id=opp_a),                                      # open: the duplicate
+            _request_row(3, opportunity_id=opp_b, status="declined"),                   # closed, nobody worked
+            _request_row(4, opportunity_id=opp_c, owner="U0SA00002")]                   # not asked about
+    with write_scope(engine) as conn:
+        ids = dict(insert_many(conn, Request.__table__, rows, returning=("submission_key", "id")))
+    with write_scope(engine) as conn:
+        open_rows, worked = repo.opportunities_so_far(conn, [opp_a, opp_b, opp_a, "006ZZZZZZZZZZZZZZZ"])
+    assert open_rows == {opp_a: (ids["V0002"], None, "open", "amer", "V0002")}
+    assert worked == {opp_a: ("U0SA00001", ids["V0001"])}
+
+
+def test_home_viewers_read_through_fetch_keep_their_queues_as_a_list(engine):
+    with session_scope(engine) as s:
+        s.add(HomeViewer(slack_user="U0SA00001", sa_queues=["amer", "emea"], opened_at=NOW))
+        s.add(HomeViewer(slack_user="U0AE00001", sa_queues=[], opened_at=NOW))
+        # Unsaved objects are flushed first, as a session's own execute does.
+        assert sorted(tuple(r) for r in fetch(s, sa.select(HomeViewer.slack_user, HomeViewer.sa_queues))) == [
+            ("U0AE00001", []), ("U0SA00001", ["amer", "emea"])]
+
+
+def test_errors_from_the_driver_are_sqlalchemys_so_callers_tell_a_replay_from_a_refusal(engine):
+    with write_scope(engine) as conn:
+        insert_many(conn, Request.__table__, [_request_row(1)], returning=("id",))
+    with pytest.raises(sa.exc.IntegrityError), write_scope(engine) as conn:  # the same submission key again
+        insert_many(conn, Request.__table__, [_request_row(1)], returning=("id",))
+    with write_scope(engine) as conn:  # the connection is usable again after the rollback
+        assert len(insert_many(conn, Request.__table__, [_request_row(2)], returning=("id",))) == 1
+
+
+@pytest.mark.postgres
+def test_a_connection_postgresql_drops_is_an_operational_error_counted_for_healthz_and_the_next_scope_reconnects(
+        pg_url):
+    upgrade(pg_url)
+    engine = make_engine(pg_url, pool_size=1, max_overflow=0)
+    try:
+        with pytest.raises(sa.exc.OperationalError) as raised, write_scope(engine) as conn:
+            backend = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+            with make_engine(pg_url).connect() as admin:
+                admin.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+            repo.opportunities_so_far(conn, ["006AAAAAAAAAAAAAAA"])
+        assert raised.value.connection_invalidated
+        assert "reconnected after 1 lost connection" in connection_history(engine)
+        with write_scope(engine) as conn:
+            assert repo.opportunities_so_far(conn, ["006AAAAAAAAAAAAAAA"]) == ({}, {})
+    finally:
+        engine.dispose()

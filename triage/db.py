@@ -140,7 +140,8 @@ def insert_many(conn: sa.Connection | Session, table: sa.Table, rows: Sequence[M
     converts it once and the server prepares it once per connection. A multi-row VALUES list has a
     parameter per column and row, and psycopg re-parses any statement of more than 50 parameters on
     every execution (`psycopg._queries.MAX_CACHED_STATEMENT_PARAMS`), which cost more CPU than anything
-    else on the submission's ack path. Elsewhere (SQLite), SQLAlchemy's multi-row INSERT.
+    else on the submission's ack path. The statement runs on psycopg's own connection, as `fetch` runs
+    its. Elsewhere (SQLite), SQLAlchemy's multi-row INSERT.
 
     Datetimes must be aware (as the UTC columns require) and are stored as UTC."""
     if not rows:
@@ -155,14 +156,55 @@ def insert_many(conn: sa.Connection | Session, table: sa.Table, rows: Sequence[M
         stmt = _INSERT_MANY[key] = _insert_many_statement(conn.dialect, table, columns, returning,
                                                           skip_conflicts_on, postgres=postgres)
     if postgres:
-        params: Any = {"rows": json.dumps(rows, default=_json_value, separators=(",", ":"))}
-    else:
-        params = list(rows)
-    result = conn.execute(stmt, params)
+        return _on_driver(conn, stmt, (json.dumps(rows, default=_json_value, separators=(",", ":")),))
+    result = conn.execute(stmt, list(rows))
     return list(result) if returning else []
 
 
 _INSERT_MANY: dict[tuple, Any] = {}
+
+
+def fetch(conn: sa.Connection | Session, stmt: sa.Executable, params: Mapping[str, Any] | None = None,
+          ) -> list[Any]:
+    """The rows of a SELECT (or of a statement's RETURNING), for the submission's ack path.
+
+    On PostgreSQL the statement, compiled once, runs on psycopg's own connection inside `conn`'s
+    transaction, prepared on the server: SQLAlchemy's per-execution work (execution context, parameter
+    processing, result wrapping) cost more CPU than psycopg's own, on every statement of the ack. So the
+    parameters must be plain values psycopg adapts itself (strings, numbers, lists of them), the rows are
+    plain tuples, and a column's values are what psycopg gives (JSON decoded, timestamps aware). Errors are
+    SQLAlchemy's, as from `conn.execute`. Elsewhere (SQLite), `conn.execute`. In a session, what it
+    holds unsaved is flushed first, as its own `execute` would."""
+    if isinstance(conn, Session):
+        if conn.autoflush:
+            conn.flush()
+        conn = conn.connection()
+    if conn.dialect.name != "postgresql":
+        return list(conn.execute(stmt, params))
+    cached = _COMPILED.get(id(stmt))
+    if cached is None or cached[0] is not stmt:
+        cached = _COMPILED[id(stmt)] = (stmt, str(stmt.compile(dialect=conn.dialect)))
+    return _on_driver(conn, cached[1], params or {})
+
+
+_COMPILED: dict[int, tuple[Any, str]] = {}  # id(statement) -> (statement, its PostgreSQL text)
+
+
+def _on_driver(conn: sa.Connection, sql: str, params: Any) -> list[Any]:
+    """One statement on the driver's connection (see `fetch`): its rows, none for a statement without."""
+    driver = conn.connection.dbapi_connection
+    try:
+        cursor = driver.execute(sql, params, prepare=True)  # type: ignore[union-attr]
+        return cursor.fetchall() if cursor.description is not None else []
+    except conn.dialect.loaded_dbapi.Error as e:
+        lost = conn.dialect.is_disconnect(e, driver, None)
+        if lost:  # as SQLAlchemy does: the pool drops the connection; and /healthz tells of it
+            disconnects = getattr(conn.engine, "info_disconnects", None)
+            if disconnects is not None:
+                disconnects.record(e)
+            conn.invalidate(e)
+        raise sa.exc.DBAPIError.instance(sql, params, e, conn.dialect.loaded_dbapi.Error,
+                                         connection_invalidated=lost, dialect=conn.dialect) from e
 
 
 def _insert_many_statement(dialect: sa.Dialect, table: sa.Table, columns: tuple[str, ...],
@@ -184,12 +226,12 @@ def _insert_many_statement(dialect: sa.Dialect, table: sa.Table, columns: tuple[
     names = ", ".join(q(c) for c in columns)
     # Only the table's own names, quoted, go into the text; the rows are the one bound parameter.
     sql = (f"INSERT INTO {q(table.name)} ({names}) SELECT {names} "  # noqa: S608
-           f"FROM json_populate_recordset(NULL::{q(table.name)}, CAST(:rows AS json))")
+           f"FROM json_populate_recordset(NULL::{q(table.name)}, CAST(%s AS json))")
     if skip_conflicts_on:
         sql += f" ON CONFLICT ({q(skip_conflicts_on)}) DO NOTHING"
     if returning:
         sql += " RETURNING " + ", ".join(q(c) for c in returning)
-    return sa.text(sql)
+    return sql  # run by `_on_driver`, psycopg's placeholder
 
 
 def _json_value(value: Any) -> str:

@@ -6,10 +6,11 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlmodel import Session, select
 
 from triage.core.lifecycle import CLOSED_STATUSES
-from triage.db import insert_many
+from triage.db import fetch, insert_many
 from triage.models import Request, RequestEvent, UserLink
 
 
@@ -34,17 +35,26 @@ def last_queue_of(*, session: Session, requester: str) -> str | None:
 
 
 _R = Request.__table__.c
-# Built once, values bound at execution: it is on the submission's ack path (see insert_requests).
-_OF_OPPORTUNITIES = (
-    sa.select(_R.opportunity_id, _R.id, _R.gitlab_url, _R.status, _R.queue, _R.submission_key, _R.owner)
-    .where(_R.opportunity_id.in_(sa.bindparam("opportunity_ids", expanding=True)),
-           sa.or_(sa.and_(*(_R.status != sa.literal_column(f"'{s}'") for s in CLOSED_STATUSES)),
-                  _R.owner.is_not(None)))
-    .order_by(_R.id)
-)
 
 
-def opportunities_so_far(conn: Session | sa.Connection, opportunity_ids: Sequence[str],
+def _of_opportunities(among: sa.ColumnElement[bool]) -> sa.Select:
+    return (
+        sa.select(_R.opportunity_id, _R.id, _R.gitlab_url, _R.status, _R.queue, _R.submission_key, _R.owner)
+        .where(among, sa.or_(sa.and_(*(_R.status != sa.literal_column(f"'{s}'") for s in CLOSED_STATUSES)),
+                             _R.owner.is_not(None)))
+        .order_by(_R.id)
+    )
+
+
+# Built once, values bound at execution: it is on the submission's ack path (see insert_requests). On
+# PostgreSQL the ids are one array parameter, so the text is the same for any number of them (db.fetch
+# runs it prepared); SQLite has no arrays, and SQLAlchemy expands the IN list there.
+_OF_OPPORTUNITIES_ANY = _of_opportunities(
+    _R.opportunity_id == sa.any_(sa.bindparam("opportunity_ids", type_=postgresql.ARRAY(sa.String))))
+_OF_OPPORTUNITIES_IN = _of_opportunities(_R.opportunity_id.in_(sa.bindparam("opportunity_ids", expanding=True)))
+
+
+def opportunities_so_far(conn: sa.Connection, opportunity_ids: Sequence[str],
                          ) -> tuple[dict[str, tuple[int, str | None, str, str, str]], dict[str, tuple[str, int]]]:
     """What is known of these opportunities, in one query for a batch of submissions: for each that has
     one, (id, issue URL, status, queue, submission key) of its oldest open request, in any queue; and for
@@ -52,8 +62,9 @@ def opportunities_so_far(conn: Session | sa.Connection, opportunity_ids: Sequenc
     open_rows: dict[str, tuple[int, str | None, str, str, str]] = {}
     worked: dict[str, tuple[str, int]] = {}
     if opportunity_ids:
-        for opportunity, request_id, url, status, queue, key, owner in conn.execute(
-                _OF_OPPORTUNITIES, {"opportunity_ids": list(dict.fromkeys(opportunity_ids))}):
+        for opportunity, request_id, url, status, queue, key, owner in fetch(
+                conn, _OF_OPPORTUNITIES_ANY if conn.dialect.name == "postgresql" else _OF_OPPORTUNITIES_IN,
+                {"opportunity_ids": list(dict.fromkeys(opportunity_ids))}):
             if status not in CLOSED_STATUSES:
                 open_rows.setdefault(opportunity, (request_id, url, status, queue, key))
             if owner is not None:

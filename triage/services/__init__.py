@@ -209,7 +209,7 @@ class Services(WorkMixin, BoardMixin, DeliveryMixin, CrmMixin, OutcomesMixin):
                 request = p.request
                 request.fill(id=request_id)
                 entries.extend(self._first_entries(p, sa, now))
-                self._salesforce_after_submit(conn, request, now)
+                entries.extend(self._salesforce_after_submit(request, now))
                 entries.extend(self._home_entries(request, viewers, key=("new", request_id), now=now))
                 out.append((i, SubmitResult(request_id, request.reference, created=True)))
             outbox.enqueue_all(conn, entries)

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from triage import outbox, repo
 from triage.config import Config, Settings
 from triage.core.errors import InvalidTransition, Rejected
-from triage.db import read_scope, session_scope
+from triage.db import fetch, read_scope, session_scope
 from triage.models import HomeViewer, OutboxEntry, Request, RequestEvent, ViewSubmission
 
 NOTE_MARKER = "<!-- triage-note -->"  # on the app's own GitLab notes, so their Note Hooks post nothing
@@ -120,7 +120,7 @@ class ServiceBase:
     @staticmethod
     def _home_viewers(s) -> list[tuple[str, list[str] | None]]:
         """(user, the queues they work as an SA) of everyone who has opened the App Home."""
-        return [tuple(row) for row in s.execute(_HOME_VIEWERS)]  # type: ignore[misc]
+        return [tuple(row) for row in fetch(s, _HOME_VIEWERS)]  # type: ignore[misc]
 
     def _refresh_homes(self, s, request: Request, *, key: tuple, now: datetime,
                        also: Sequence[str | None] = ()) -> None:

@@ -121,19 +121,20 @@ class CrmMixin(ServiceBase):
         settings = getattr(self, "settings", None)
         return bool(settings is not None and settings.salesforce_configured)
 
-    def _salesforce_after_submit(self, s, request: Request, now: datetime) -> None:
+    def _salesforce_after_submit(self, request: Request, now: datetime) -> list[dict[str, Any]]:
+        """The Salesforce entries a new request needs (rows for outbox.enqueue_all, stored with the rest of
+        its entries in one statement): verify its Opportunity, write the prefilled fields back."""
         if not self._salesforce_on() or not request.opportunity_id:
-            return
+            return []
+        entries = []
         if request.salesforce_verified is False:
-            outbox.enqueue(s, kind=VERIFY, lane=outbox.Lane.SALESFORCE, key=("sf_verify", request.id),
-                           request_id=request.id, now=now)
+            entries.append(outbox.entry(kind=VERIFY, lane=outbox.Lane.SALESFORCE, key=("sf_verify", request.id),
+                                        request_id=request.id, now=now))
         prefill = self.config.salesforce.fields.prefill()
-        if not prefill:
-            return
-        if not any(str(request.fields.get(k) or "").strip() for k in prefill):
-            return
-        outbox.enqueue(s, kind=WRITEBACK, lane=outbox.Lane.SALESFORCE, key=("sf_writeback", request.id),
-                       request_id=request.id, now=now)
+        if prefill and any(str(request.fields.get(k) or "").strip() for k in prefill):
+            entries.append(outbox.entry(kind=WRITEBACK, lane=outbox.Lane.SALESFORCE,
+                                        key=("sf_writeback", request.id), request_id=request.id, now=now))
+        return entries
 
     def _salesforce_owner_changed(self, s, request: Request, *, owner: str | None, previous: str | None,
                                   event_id: int, now: datetime) -> None:
