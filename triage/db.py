@@ -140,8 +140,8 @@ def insert_many(conn: sa.Connection | Session, table: sa.Table, rows: Sequence[M
     converts it once and the server prepares it once per connection. A multi-row VALUES list has a
     parameter per column and row, and psycopg re-parses any statement of more than 50 parameters on
     every execution (`psycopg._queries.MAX_CACHED_STATEMENT_PARAMS`), which cost more CPU than anything
-    else on the submission's ack path. The statement runs on psycopg's own connection, as `fetch` runs
-    its. Elsewhere (SQLite), SQLAlchemy's multi-row INSERT.
+    else on the submission's ack path. The statement runs on psycopg's own connection (see `fetch`).
+    Elsewhere (SQLite), SQLAlchemy's multi-row INSERT.
 
     Datetimes must be aware (as the UTC columns require) and are stored as UTC."""
     if not rows:
