@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from triage.db import insert_many, session_scope
+from triage.db import insert_many, read_scope, session_scope
 from triage.models import OutboxEntry, ServiceHold
 
 # A worker holds the entries it works on for LEASE and renews the lease every RENEW_EVERY while it
@@ -201,6 +201,12 @@ def hold_service(engine: Engine, *, gitlab: bool, until: datetime) -> None:
         (ServiceHold.until < stmt.excluded.until, stmt.excluded.until), else_=ServiceHold.until)})
     with session_scope(engine) as session:
         session.execute(stmt)
+
+
+def held_until(engine: Engine, *, gitlab: bool, now: datetime) -> datetime | None:
+    """When the hold on GitLab (else Slack) ends, or None when there is none now (see hold_service)."""
+    with read_scope(engine) as session:
+        return _holds(session, now).get("gitlab" if gitlab else "slack")
 
 
 def _holds(session: Session, now: datetime | None = None) -> dict[str, datetime]:

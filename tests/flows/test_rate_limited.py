@@ -9,7 +9,8 @@ import sqlalchemy as sa
 from slack_sdk import WebClient
 
 from tests.conftest import AMER_CHANNEL, BOT_TOKEN
-from tests.flows.test_reliability import ISSUE_CREATE, assert_landed_once, file_request, issue_posts, worker
+from tests.flows.test_reliability import ISSUE_CREATE, assert_landed_once, cards, file_request, issue_posts, worker
+from triage import outbox
 from triage.db import make_engine
 from triage.models import OutboxEntry
 from triage.worker import run_once
@@ -98,3 +99,26 @@ def run_once_with(w, now):
 
 def cards_in(fake_slack):
     return fake_slack.messages_in(AMER_CHANNEL, top_level_only=True)
+
+
+def test_a_429_told_to_one_worker_holds_back_what_another_worker_had_already_claimed(
+        client, fake_slack, fake_gitlab, settings):
+    """Two worker processes: B has claimed three cards when A is told to wait (429, Retry-After 30 s). The
+    Retry-After counts for the app's token, so B posts none of its three until it ends; then all land."""
+    for opp in ("0065g00000AbCdEAAV", "006BN0000000001", "006BN0000000002", "006BN0000000003"):
+        file_request(client, fake_slack, opportunity=opp)
+    now = datetime.now(UTC)
+    with worker(settings) as a, worker(settings) as b:
+        a.services.deliver_due(tracker=a.tracker, notifier=None, now=now)  # four issues; four cards wait
+        claimed_by_b = outbox.claim_due(b.services.engine, now=now, limit=3, kinds=[outbox.Kind.POST_CARD])
+        assert len(claimed_by_b) == 3
+        fake_slack.fail("chat.postMessage", status=429, retry_after=30)
+        report = a.services.deliver_due(tracker=a.tracker, notifier=a.notifier, now=now, threads=1)
+        assert report.retried == 1  # A's one card: refused
+        posts = len(fake_slack.calls_to("chat.postMessage"))
+        for entry in claimed_by_b:
+            assert b.services._deliver_one(entry, tracker=b.tracker, notifier=b.notifier, now=now) == ""
+        assert len(fake_slack.calls_to("chat.postMessage")) == posts, "B called Slack inside A's Retry-After"
+        assert all(when >= now + timedelta(seconds=29) for when in waiting_until(settings))
+    run_once(settings, now + timedelta(seconds=31))
+    assert len(cards(fake_slack)) == 4
