@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -188,6 +189,31 @@ def test_choosing_event_type_updates_modal(client, fake_slack):
     assert "event_name" in ids and "event_date" in ids and "why_now" not in ids
     cust = next(b for b in new["blocks"] if b.get("block_id") == "customer_name")
     assert cust["element"].get("initial_value") == "Acme Corp"  # what was typed survives
+
+
+def test_a_type_change_that_lost_to_a_newer_one_is_a_log_line_not_a_traceback(client, fake_slack, caplog):
+    """The AE switched the type twice quickly: Slack refuses the older views.update (hash_conflict), as the
+    app asks it to. That is expected, so it is one line in the log, not an error with a traceback."""
+    open_modal(client, fake_slack)
+    opened = list(fake_slack.views.values())[-1]
+    payload = load_payload("block_actions_message_button.json")
+    for k in ("message", "channel", "container", "response_url"):
+        payload.pop(k, None)
+    payload["container"] = {"type": "view", "view_id": opened["id"]}
+    payload["view"] = {**opened, "hash": "stale.hash",
+                       "state": submission_payload(opened, {**GOOD, "request_type": "event"})["view"]["state"]}
+    payload["user"] = {"id": AE}
+    payload["actions"] = [{"action_id": "request_type", "block_id": "request_type", "type": "static_select",
+                           "selected_option": {"text": {"type": "plain_text", "text": "Event"}, "value": "event"},
+                           "action_ts": "1.2"}]
+    with caplog.at_level(logging.INFO):
+        assert post_slack_payload(client, payload).status_code == 200
+        line = wait_for(lambda: [r for r in caplog.records if "views.update refused" in r.getMessage()],
+                        what="the refusal's log line")[0]
+    assert line.getMessage() == "new request type: views.update refused: hash_conflict"
+    assert line.levelno == logging.INFO
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
+    assert fake_slack.views[opened["id"]]["title"] == opened["title"]  # the newer view stays as it was
 
 
 def test_message_shortcut_prefills(client, fake_slack):

@@ -10,6 +10,7 @@ from datetime import UTC
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
 
 from blocks.ids import CallbackId, Field, Input
 from blocks.outcome_modal import outcome_modal
@@ -63,7 +64,7 @@ async def switch_type(ack, body, client, services: Services):
     modal = form(services, request_type=new_type, initial=values,
                  private_metadata=view.get("private_metadata") or "")
     # hash: if the AE changed the type twice quickly, the older update loses instead of the newer.
-    await client.views_update(view_id=view["id"], hash=view.get("hash"), view=modal)
+    await update_modal(client, view, modal, why="new request type")
 
 
 async def submit(ack, body, view, services: Services, intake: GroupCommit[Submission, SubmitResult | Duplicate]):
@@ -149,9 +150,18 @@ async def prefill_from_salesforce(services: Services, client, view: dict[str, An
     modal = form(services, request_type=request_type, initial=merged,
                  private_metadata=view.get("private_metadata") or "", duplicate_notice=notice)
     # hash: if the AE changed the form meanwhile (another update won), this one loses instead.
-    resp = await client.views_update(view_id=view["id"], hash=view.get("hash"), view=modal)
-    if not resp.get("ok"):
-        log.info("Salesforce prefill: views.update refused: %s", resp.get("error"))
+    await update_modal(client, view, modal, why="Salesforce prefill")
+
+
+async def update_modal(client, view: dict, modal: dict, *, why: str) -> None:
+    """views.update of the modal the AE has open, if it is still as `view` saw it (its hash). Slack's
+    refusal is one log line, not a traceback: `hash_conflict` means a newer update won, as intended,
+    and an expired or closed view has nothing left to update."""
+    try:
+        await client.views_update(view_id=view["id"], hash=view.get("hash"), view=modal)
+    except SlackApiError as e:
+        error = e.response.get("error") if isinstance(e.response.data, dict) else e.response.status_code
+        (log.info if error == "hash_conflict" else log.warning)("%s: views.update refused: %s", why, error)
 
 
 async def opportunity_typed(ack, body, client, services: Services):
