@@ -189,11 +189,16 @@ def _lanes_of(service: str) -> Any:
     return gitlab if service == "gitlab" else ~gitlab
 
 
-def hold_service(engine: Engine, *, gitlab: bool, until: datetime) -> None:
-    """A service said "wait" (429 with Retry-After): every entry for it waits until then, including
-    entries enqueued meanwhile, not just the one that was told. GitLab's and Slack's limits count per
-    token, so the others would only be refused too."""
-    service = "gitlab" if gitlab else "slack"
+def service_of(lane: str) -> str:
+    """"gitlab" or "slack": the service whose holds an entry of this lane waits out (`_lanes_of` in SQL)."""
+    return "gitlab" if lane.startswith("gitlab:") else "slack"
+
+
+def hold_service(engine: Engine, *, lane: str, until: datetime) -> None:
+    """A service said "wait" (429 with Retry-After) to an entry of `lane`: every entry for that service
+    waits until then, including entries enqueued meanwhile, not just the one that was told. GitLab's and
+    Slack's limits count per token, so the others would only be refused too."""
+    service = service_of(lane)
     insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
     stmt = insert(ServiceHold).values(service=service, until=until)
     # An upsert, as parallel deliveries may be told to wait at the same moment; the later end wins.
@@ -203,10 +208,10 @@ def hold_service(engine: Engine, *, gitlab: bool, until: datetime) -> None:
         session.execute(stmt)
 
 
-def held_until(engine: Engine, *, gitlab: bool, now: datetime) -> datetime | None:
-    """When the hold on GitLab (else Slack) ends, or None when there is none now (see hold_service)."""
+def held_until(engine: Engine, *, lane: str, now: datetime) -> datetime | None:
+    """When the hold on the service of `lane` ends, or None when there is none now (see hold_service)."""
     with read_scope(engine) as session:
-        return _holds(session, now).get("gitlab" if gitlab else "slack")
+        return _holds(session, now).get(service_of(lane))
 
 
 def _holds(session: Session, now: datetime | None = None) -> dict[str, datetime]:

@@ -102,7 +102,7 @@ class DeliveryMixin(ServiceBase):
             when = outbox.retry(self.engine, entry, now=now, error=str(e), retry_after=e.retry_after,
                                 no_effect=e.applied is False)
             if e.retry_after is not None:  # the service asked us to wait: everything for it waits
-                outbox.hold_service(self.engine, gitlab=entry.lane.startswith("gitlab:"), until=when)
+                outbox.hold_service(self.engine, lane=entry.lane, until=when)
             log.warning("outbox %s %s for request %s: %s; retrying at %s", entry.id, entry.kind,
                         entry.request_id, e, when.isoformat())
             self._on_delay(entry, e, now)
@@ -126,10 +126,9 @@ class DeliveryMixin(ServiceBase):
         for every caller with the same token; without this check the entries already claimed went on
         calling through it (the 2,000-request burst under Slack's limits: 4,989 429s in 13,154 calls, and
         2,742 in 10,893 with it)."""
-        gitlab = entry.lane.startswith("gitlab:")
-        until = outbox.held_until(self.engine, gitlab=gitlab, now=now)
+        until = outbox.held_until(self.engine, lane=entry.lane, now=now)
         if until is not None:
-            raise RetryLater(f"{'GitLab' if gitlab else 'Slack'} asked us to wait, holding back",
+            raise RetryLater(f"holding back: {outbox.service_of(entry.lane)} asked us to wait",
                              (until - now).total_seconds(), applied=False)
 
     def _on_delay(self, entry: OutboxEntry, error: RetryLater, now: datetime) -> None:
